@@ -2,7 +2,6 @@
 
 import json
 import platform
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -16,7 +15,6 @@ from runtime.files import atomic_path, writable_dir
 from train import checkpoint, data
 
 FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx", "torchscript": "model.ts", "pt2": "model.pt2"}
-LATENCY_SLACK = 1.05  # a quantized candidate within 5% of FP32 latency counts as "not slower" (timer noise)
 
 
 def held_out_digits(ckpt: dict, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -28,25 +26,6 @@ def held_out_digits(ckpt: dict, n: int) -> tuple[np.ndarray, np.ndarray]:
     except data.DataError:
         d = data.load("sample", seed=trained_on.get("split_seed", 0))
     return d.val.images[:n], d.val.labels[:n]
-
-
-def choose_dynamic(fp32: Path, dst: Path, meta: dict, probes: parity.Probes, fp32_latency: float) -> quantize.Quantized:
-    """Quantize with each candidate op set, keep the smallest file that is not slower than FP32."""
-    candidates = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for ops in quantize.DYNAMIC_OP_SETS:
-            path = quantize.dynamic(fp32, Path(tmp) / f"{'-'.join(ops)}.onnx", meta, ops)
-            run, _ = parity.onnx_logits(path)
-            lat = parity.latency_us(run, probes.digits[:1])
-            candidates.append((ops, path.stat().st_size, lat, path))
-        fast = [c for c in candidates if c[2] <= fp32_latency * LATENCY_SLACK]
-        ops, size, lat, path = min(fast, key=lambda c: c[1]) if fast else min(candidates, key=lambda c: c[2])
-        shutil.copyfile(path, dst)
-    measured = "; ".join(f"{'+'.join(o)}: {s / 1024:.1f} KiB, {t:.1f} us" for o, s, t, _ in candidates)
-    note = f"candidates (batch-1 latency, FP32 {fp32_latency:.1f} us): {measured}"
-    if not fast:
-        note += f"; every candidate is slower than FP32, shipped the fastest ({'+'.join(ops)})"
-    return quantize.Quantized(dst, "dynamic", ops, note)
 
 
 def print_table(results: list[parity.Result]) -> None:
@@ -118,14 +97,13 @@ def export_command(checkpoint_path, want_onnx, want_ts, quant, opset_wanted, cal
             click.echo(f"quantizing ({quant}) ...")
             dst = stage / FILES["onnx-int8"]
             if quant == "dynamic":
-                q = choose_dynamic(made["onnx"], dst, meta, probes, checked["onnx"].latency_us)
+                q = quantize.choose_dynamic(made["onnx"], dst, meta, probes, checked["onnx"].latency_us)
             else:
-                path = quantize.static(made["onnx"], dst, meta, probes.digits)
-                q = quantize.Quantized(path, "static", quantize.quantized_ops(path))
+                q = quantize.choose_static(made["onnx"], dst, meta, probes)
             made["onnx-int8"] = q.path
             checked["onnx-int8"] = parity.check_file("onnx-int8", q.path, probes, ref_outputs, reference.accuracy, atol)
             checked["onnx-int8"].notes.update(mode=q.mode, quantized_ops=list(q.ops), choice=q.note)
-            if checked["onnx-int8"].latency_us > checked["onnx"].latency_us * LATENCY_SLACK:
+            if checked["onnx-int8"].latency_us > checked["onnx"].latency_us * quantize.LATENCY_SLACK:
                 checked["onnx-int8"].notes["warning"] = "slower than its FP32 parent at batch 1"
         results += [checked[f] for f in made]
         for fmt, path in made.items():
@@ -153,7 +131,7 @@ def export_command(checkpoint_path, want_onnx, want_ts, quant, opset_wanted, cal
     print_table(results)
     for r in results:
         for key in ("warning", "choice"):
-            if key in r.notes:
+            if r.notes.get(key):
                 click.echo(f"{r.format}: {r.notes[key]}")
     click.echo(f"wrote {', '.join(str(out / r.file) for r in results if r.file and r.passed)} and {out / 'export_report.json'}")
     failures = [f for r in results for f in r.failures]

@@ -57,6 +57,11 @@ def onnx_metadata(arch: str, checkpoint_sha256: str, quantization: str = "none")
 
 
 def set_metadata(proto: onnx.ModelProto, metadata: dict[str, str]) -> onnx.ModelProto:
+    """Replace the model's metadata with ours, and drop the exporter's per-node notes
+    (stack traces with local paths: they leak the build machine and bloat the file)."""
+    for node in proto.graph.node:
+        del node.metadata_props[:]
+        node.doc_string = ""
     del proto.metadata_props[:]
     for key, value in metadata.items():
         proto.metadata_props.add(key=key, value=value)

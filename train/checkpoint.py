@@ -11,7 +11,7 @@ from torch import nn
 from runtime import __version__
 from runtime.convention import BOX_SIZE, INPUT_SIZE, LABELS
 from runtime.files import atomic_path
-from train.models import MNIST_MEAN, MNIST_STD, build
+from train.models import build, normalization
 
 FORMAT = "digit-cnn-checkpoint/1"
 
@@ -28,7 +28,7 @@ def make(model: nn.Module, arch: str, arch_args: dict, data: dict, metrics: dict
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
         "input_size": INPUT_SIZE,
         "box_size": BOX_SIZE,
-        "normalization": {"mean": MNIST_MEAN, "std": MNIST_STD, "inside_model": True},
+        "normalization": normalization(model),
         "labels": list(LABELS),
         "data": data,
         "metrics": metrics,
@@ -49,7 +49,7 @@ def load(path: str | Path) -> dict:
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as e:
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as e:
         reason = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
         raise CheckpointError(f"{path}: not a readable checkpoint ({reason})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:

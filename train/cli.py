@@ -89,7 +89,7 @@ def train_command(source, data_dir, arch, epochs, batch_size, lr, seed, device, 
     history: list[loop.EpochRecord] = []
 
     def progress(batches, epoch, total):
-        bar = tqdm(batches, total=total, desc=f"epoch {epoch}/{epochs}", leave=False, dynamic_ncols=True)
+        bar = tqdm(batches, total=total, desc=f"epoch {epoch}/{epochs}", leave=False, dynamic_ncols=True, disable=None)
         for loss, acc in bar:
             bar.set_postfix(loss=f"{loss:.3f}", acc=f"{acc:.3f}")
             yield loss, acc

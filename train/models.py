@@ -1,7 +1,8 @@
 """The model zoo: every architecture takes the input convention of runtime.convention.
 
-Normalization lives inside each model (first layer), so exported files take
-plain [0, 1] pixels and an app that embeds one needs no constants.
+Normalization lives inside each model (a Normalize layer, or a batch norm
+right after the first conv), so exported files take plain [0, 1] pixels and an
+app that embeds one needs no constants.
 """
 
 from collections.abc import Callable
@@ -50,21 +51,32 @@ def _conv_bn(cin: int, cout: int) -> list[nn.Module]:
     return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
 
 
-def edge(width: int = 12, dropout: float = 0.25) -> nn.Sequential:
-    """The project's default: three conv-BN-ReLU-pool stages of width w, 2w, 4w.
+def edge(width: int = 8, hidden: int = 64, dropout: float = 0.3) -> nn.Sequential:
+    """The project's default: three conv-BN-ReLU-pool stages (w, 2w, 4w channels), then a small MLP head.
 
-    Pooling early keeps the multiply-adds low (the costly 3x3 convs run at
-    14x14 and 7x7), batch norm lets it train fast on 4,500 digits, and export
-    folds the batch norm into the convs, so at inference it is 3 convs and 1 matmul.
+    Pooling after every conv keeps the 3x3 convs at 28, 14 and 7 pixels, so the
+    whole model is about 0.53M multiply-adds (the tutorial's `simple` is 4.2M).
+    Channel counts are multiples of 8, the block size of ONNX Runtime's AVX2
+    NCHWc convs. On 4,500 training digits the hidden layer was worth more
+    accuracy than wider convs at the same latency. The first batch norm does
+    the input normalization's job, and export folds every batch norm into its
+    conv, so at inference it is 3 convs, 3 pools and 2 small matmuls.
     """
     w = width
     return nn.Sequential(
-        Normalize(),
         *_conv_bn(1, w), nn.MaxPool2d(2),
         *_conv_bn(w, 2 * w), nn.MaxPool2d(2),
         *_conv_bn(2 * w, 4 * w), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Dropout(dropout), nn.Linear(4 * w * 9, 10),
+        nn.Flatten(), nn.Linear(4 * w * 9, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, 10),
     )  # fmt: skip
+
+
+def normalization(model: nn.Module) -> dict:
+    """How the model normalizes its [0, 1] input, for the checkpoint."""
+    for m in model.modules():
+        if isinstance(m, Normalize):
+            return {"mean": m.mean, "std": m.std, "inside_model": True}
+    return {"learned": "batch norm after the first conv (folded into it at export)", "inside_model": True}
 
 
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {"edge": edge, "simple": simple, "tiny": tiny}

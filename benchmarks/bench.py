@@ -1,0 +1,191 @@
+"""One run, one machine: formats x architectures, the segmentation pipeline, and training.
+
+    python benchmarks/bench.py                       # trains edge and simple with the defaults first
+    python benchmarks/bench.py --edge runs/quickstart/model.pt --simple runs/simple/model.pt
+
+Prints a markdown table and writes it to benchmarks/RESULTS.md with the
+command, the date and the machine. Latency is the median wall time at batch 1
+on one thread; throughput is digits per second at batch 256, one thread.
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from export import formats, parity, quantize  # noqa: E402
+from export.timing import median_seconds  # noqa: E402
+from runtime import DigitClassifier, DigitReader  # noqa: E402
+from runtime.synth import Score, render_scene, score_frame  # noqa: E402
+from train import checkpoint, data, models  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), platform.processor())
+    flags = open("/proc/cpuinfo").read()
+    simd = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "SSE"
+    return f"{cpu}, {os.cpu_count()} cores, {simd}, {platform.system()} {platform.machine()}, Python {platform.python_version()}, torch {torch.__version__}"
+
+
+def cpu_ghz() -> float:
+    mhz = [float(line.split(":")[1]) for line in open("/proc/cpuinfo") if line.startswith("cpu MHz")]
+    return (max(mhz) if mhz else 2000.0) / 1000
+
+
+def train(arch: str, out: Path) -> Path:
+    """Train with the CLI's defaults, as a user would; the checkpoint records the time it took."""
+    cmd = [sys.executable, "-c", "from train.cli import train_main; train_main()", "--data", "sample", "--arch", arch, "--out", str(out)]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return out / "model.pt"
+
+
+def throughput(run, x: np.ndarray) -> float:
+    return len(x) / median_seconds(lambda: run(x), repeats=15, warmup=3)
+
+
+def measure_formats(ckpt_path: Path, probes: parity.Probes, tmp: Path) -> list[dict]:
+    ckpt = checkpoint.load(ckpt_path)
+    model = checkpoint.rebuild(ckpt)
+    deployable = formats.fold_batchnorm(model) if ckpt["arch"] == "edge" else model
+    meta = formats.onnx_metadata(ckpt["arch"], checkpoint.sha256(ckpt_path))
+    files = {
+        "TorchScript": formats.to_torchscript(deployable, tmp / "model.ts"),
+        "ONNX FP32": formats.to_onnx(deployable, tmp / "model.onnx", meta),
+    }
+    fp32_latency = parity.latency_us(parity.onnx_logits(files["ONNX FP32"])[0], probes.digits[:1])
+    files["ONNX int8 dynamic"] = quantize.choose_dynamic(files["ONNX FP32"], tmp / "dyn.onnx", meta, probes, fp32_latency).path
+    files["ONNX int8 static"] = quantize.choose_static(files["ONNX FP32"], tmp / "static.onnx", meta, probes).path
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        runners = {"PyTorch eager": (parity.torch_logits(model), None),
+                   "TorchScript": (parity.torch_logits(torch.jit.load(str(files["TorchScript"]))), files["TorchScript"])}
+    for name in ("ONNX FP32", "ONNX int8 dynamic", "ONNX int8 static"):
+        runners[name] = (parity.onnx_logits(files[name])[0], files[name])
+    x256 = np.concatenate([probes.digits] * (256 // len(probes.digits) + 1))[:256]
+    torch.set_num_threads(1)
+    rows = []
+    for name, (run, path) in runners.items():
+        acc = float(np.mean(run(probes.digits).argmax(1) == probes.labels))
+        rows.append({"arch": ckpt["arch"], "format": name, "size": path.stat().st_size if path else None, "accuracy": acc,
+                     "latency_us": parity.latency_us(run, probes.digits[:1]), "throughput": throughput(run, x256)})
+    base = rows[0]
+    for r in rows:
+        r["latency_x"] = r["latency_us"] / base["latency_us"]
+        r["throughput_x"] = r["throughput"] / base["throughput"]
+    return rows
+
+
+def measure_segmentation(onnx_path: Path, val: data.Split, n_per_count: int = 60) -> tuple[list[dict], Score]:
+    """Frames per second of find + frame + classify on 640x480 frames, one core; and the scene accuracy."""
+    cv2.setNumThreads(1)
+    reader = DigitReader(DigitClassifier(onnx_path, threads=1))
+    rng = np.random.default_rng(2026)
+    rows, score = [], Score()
+    for count in range(1, 7):
+        scenes = [render_scene(val.images, val.labels, rng, count=count) for _ in range(n_per_count)]
+        for s in scenes:
+            r = reader.read(s.image, "segment")
+            score_frame(score, s, [d.box for d in r.digits], [d.label for d in r.digits])
+        times = []
+        for _ in range(3):
+            for s in scenes:
+                t0 = time.perf_counter()
+                reader.read(s.image, "segment")
+                times.append(time.perf_counter() - t0)
+        rows.append({"digits": count, "ms": 1e3 * float(np.median(times)), "fps": 1 / float(np.median(times))})
+    return rows, score
+
+
+def table(fmt_rows: list[dict], seg_rows: list[dict], score: Score, trainings: dict[str, dict], floor: dict) -> str:
+    lines = ["| arch | format | file size | val accuracy | b1 latency (µs) | vs eager | b256 throughput (digits/s) | vs eager |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in fmt_rows:
+        size = f"{r['size'] / 1024:.1f} KiB" if r["size"] else "-"
+        lines.append(f"| {r['arch']} | {r['format']} | {size} | {100 * r['accuracy']:.2f}% | {r['latency_us']:.1f} | "
+                     f"{r['latency_x']:.2f}x | {r['throughput']:,.0f} | {r['throughput_x']:.2f}x |")
+    lines += ["", "| digits in frame | ms per 640x480 frame | frames per second |", "|---:|---:|---:|"]
+    lines += [f"| {r['digits']} | {r['ms']:.2f} | {r['fps']:.0f} |" for r in seg_rows]
+    lines += ["", f"Scenes ({score.frames} rendered 640x480 frames, {score.truths} validation digits): box recall "
+              f"{100 * score.recall:.2f}%, precision {100 * score.precision:.2f}%, label accuracy of matched digits "
+              f"{100 * score.label_accuracy:.2f}%, frames read exactly {100 * score.exact_frames:.2f}%.", "",
+              "| arch | multiply-adds | training time (defaults, this machine) | epochs | best val accuracy |", "|---|---:|---:|---:|---:|"]
+    for arch, t in trainings.items():
+        lines.append(f"| {arch} | {t['macs']:,} | {t['seconds']:.0f} s | {t['epochs']} | {100 * t['val_acc']:.2f}% |")
+    lines += ["", f"Floor: the default model's {floor['macs']:,} multiply-adds at {floor['peak']:.0f} GMAC/s "
+              f"(one core, 2 AVX2 FMA units x 8 floats x {floor['ghz']:.2f} GHz) take {floor['floor_us']:.1f} µs; "
+              f"ONNX Runtime FP32 takes {floor['onnx_us']:.1f} µs, {floor['onnx_us'] / floor['floor_us']:.1f}x the floor, "
+              f"of which about {floor['call_us']:.1f} µs is the fixed cost of one session.run call (an Identity model)."]
+    return "\n".join(lines)
+
+
+def call_overhead_us() -> float:
+    import onnx
+    from onnx import TensorProto, helper
+
+    from runtime.convention import INPUT_SIZE
+
+    shape = ["N", 1, INPUT_SIZE, INPUT_SIZE]
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "id",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)])
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    s = ort.InferenceSession(onnx.helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString(), opts,
+                             providers=["CPUExecutionProvider"])
+    x = np.zeros((1, 1, INPUT_SIZE, INPUT_SIZE), np.float32)
+    return 1e6 * median_seconds(lambda: s.run(None, {"x": x}), repeats=3000)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--edge", type=Path, help="checkpoint of the default architecture (trained if absent)")
+    ap.add_argument("--simple", type=Path, help="checkpoint of the tutorial's simple architecture (trained if absent)")
+    ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    args = ap.parse_args()
+    runs = HERE / "runs"
+    ckpts = {"edge": args.edge or train("edge", runs / "edge"), "simple": args.simple or train("simple", runs / "simple")}
+    val = data.load_sample(seed=0).val
+    probes = parity.Probes.make(val.images, val.labels)
+    fmt_rows, trainings = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for arch, path in ckpts.items():
+            (Path(tmp) / arch).mkdir()
+            fmt_rows += measure_formats(path, probes, Path(tmp) / arch)
+            ck = checkpoint.load(path)
+            m = ck["metrics"]
+            trainings[arch] = {"macs": models.multiply_adds(checkpoint.rebuild(ck)), "seconds": m.get("train_seconds", float("nan")),
+                               "epochs": m.get("epochs_run", "?"), "val_acc": m["val_acc"]}
+        edge_onnx = formats.to_onnx(formats.fold_batchnorm(checkpoint.rebuild(checkpoint.load(ckpts["edge"]))), Path(tmp) / "edge.onnx",
+                                    formats.onnx_metadata("edge", checkpoint.sha256(ckpts["edge"])))
+        seg_rows, score = measure_segmentation(edge_onnx, val)
+    ghz = cpu_ghz()
+    onnx_us = next(r["latency_us"] for r in fmt_rows if r["arch"] == "edge" and r["format"] == "ONNX FP32")
+    floor = {"macs": trainings["edge"]["macs"], "ghz": ghz, "peak": 16 * ghz, "onnx_us": onnx_us, "call_us": call_overhead_us()}
+    floor["floor_us"] = floor["macs"] / (floor["peak"] * 1e3)
+    body = table(fmt_rows, seg_rows, score, trainings, floor)
+    command = "python benchmarks/bench.py " + " ".join(sys.argv[1:])
+    report = (f"# Benchmark results\n\nCommand: `{command.strip()}`  \nDate: {datetime.date.today()}  \nMachine: {machine()}\n\n"
+              f"Latency: median wall time at batch 1, one thread. Throughput: batch 256, one thread. "
+              f"Accuracy: the 500 validation digits of the offline sample (never trained on).\n\n{body}\n")
+    print(report)
+    args.out.write_text(report)
+
+
+if __name__ == "__main__":
+    main()
