@@ -121,12 +121,14 @@ def test_cli_json_lines_follow_the_contract(onnx_model, inputs, capsys):
     for r in records:
         assert set(r) == {"source", "frame", "digits", "text"}
         assert r["text"] == "".join(str(d["label"]) for d in r["digits"])
-        xs = [d["box"][0] for d in r["digits"]]
         assert all(0 <= d["confidence"] <= 1 and len(d["box"]) == 4 for d in r["digits"])
+        tops = [d["box"][1] for d in r["digits"]]
+        if tops and max(tops) - min(tops) < 40:  # one line: left to right
+            xs = [d["box"][0] for d in r["digits"]]
+            assert xs == sorted(xs)
     stills = [r for r in records if r["frame"] is None]
     assert len(stills) == 8 and all(len(r["digits"]) == 1 for r in stills[:5])
     assert [r["frame"] for r in records if r["frame"] is not None] == [0, 1, 2, 3]
-    assert xs is not None
 
 
 def test_cli_bad_inputs_fail_alone(onnx_model, inputs, capsys):
