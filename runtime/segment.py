@@ -98,7 +98,12 @@ def _is_digit(blob: Blob, ink_pixels: int, shape: tuple[int, int], p: Params) ->
 
 
 def reading_order(boxes: list[Box]) -> list[int]:
-    """Indices of boxes left to right, line by line: a box joins a line if it overlaps the line's middle band."""
+    """Indices of boxes left to right, line by line.
+
+    Boxes are taken top to bottom by their centre; a box joins the current line
+    when its centre lies between the line's median top and median bottom, so
+    digits of different sizes and a slight slant stay on one line.
+    """
     order = sorted(range(len(boxes)), key=lambda i: boxes[i][1] + boxes[i][3] / 2)
     lines: list[list[int]] = []
     for i in order:

@@ -79,8 +79,8 @@ def train_command(source, data_dir, arch, epochs, batch_size, lr, seed, device, 
     click.echo(f"data: {d.source} ({d.details.get('origin')}): {sizes}")
 
     torch.manual_seed(seed)
-    model = models.build(arch).to(dev)
-    click.echo(f"model: {arch}, {models.multiply_adds(model.cpu()):,} multiply-adds, "
+    model = models.build(arch)
+    click.echo(f"model: {arch}, {models.multiply_adds(model):,} multiply-adds, "
                f"{sum(p.numel() for p in model.parameters()):,} parameters; device {dev}")
     model.to(dev)
     cfg = loop.Config(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed, augment=not no_augment)
