@@ -21,13 +21,16 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnxruntime as ort
 import torch
+from onnx import TensorProto, helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from export import formats, parity, quantize  # noqa: E402
 from export.timing import median_seconds  # noqa: E402
 from runtime import DigitClassifier, DigitReader  # noqa: E402
+from runtime.convention import INPUT_SIZE  # noqa: E402
 from runtime.synth import Score, render_scene, score_frame  # noqa: E402
 from train import checkpoint, data, models  # noqa: E402
 
@@ -133,20 +136,14 @@ def table(fmt_rows: list[dict], seg_rows: list[dict], score: Score, trainings: d
 
 
 def call_overhead_us() -> float:
-    import onnx
-    from onnx import TensorProto, helper
-
-    from runtime.convention import INPUT_SIZE
-
+    """The fixed cost of one session.run: an Identity model of the same input shape."""
     shape = ["N", 1, INPUT_SIZE, INPUT_SIZE]
     graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "id",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)])
-    import onnxruntime as ort
-
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
-    s = ort.InferenceSession(onnx.helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString(), opts,
+    s = ort.InferenceSession(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString(), opts,
                              providers=["CPUExecutionProvider"])
     x = np.zeros((1, 1, INPUT_SIZE, INPUT_SIZE), np.float32)
     return 1e6 * median_seconds(lambda: s.run(None, {"x": x}), repeats=3000)

@@ -15,30 +15,27 @@ from runtime.cli_common import entry_point
 from runtime.draw import annotate
 from runtime.files import atomic_path, temp_sibling, writable_dir
 from runtime.reader import MODES, DigitReader
-from runtime.sources import Source, SourceError, capture_fps, expand, frames
+from runtime.sources import Source, SourceError, expand, frames
 
 QUIT_KEYS = (ord("q"), ord("Q"), 27)
+DEFAULT_FPS = 25.0  # for annotated copies of captures that do not report a frame rate
 
 
 class VideoSink:
-    """Annotated copy of one video or camera stream, moved into place when the stream ends."""
+    """Annotated copy of one video or camera stream, moved into place only when the stream ends well."""
 
-    def __init__(self, path: Path, fps: float) -> None:
-        self.path, self.fps = path, fps
-        self._tmp = temp_sibling(path)
-        self._writer: cv2.VideoWriter | None = None
+    def __init__(self, path: Path, fps: float, first: np.ndarray) -> None:
+        self.path, self._tmp = path, temp_sibling(path)
+        h, w = first.shape[:2]
+        self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
 
     def write(self, image: np.ndarray) -> None:
-        if self._writer is None:
-            h, w = image.shape[:2]
-            self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
         self._writer.write(image)
 
     def close(self, ok: bool) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            if ok:
-                os.replace(self._tmp, self.path)
+        self._writer.release()
+        if ok:
+            os.replace(self._tmp, self.path)
         self._tmp.unlink(missing_ok=True)
 
 
@@ -117,9 +114,6 @@ def run_command(model, sources, mode, as_json, save, show, min_confidence, threa
 def process(source: Source, reader: DigitReader, mode: str, as_json: bool, save: Path | None, show: bool) -> bool:
     """Read every frame of one source; False when the user asked to quit."""
     sink = None
-    if save is not None and source.kind != "image":
-        stem = f"camera{source.camera}" if source.kind == "camera" else Path(source.name).stem
-        sink = VideoSink(save / f"{stem}.annotated.mp4", capture_fps(source))
     ok, keep_going = False, True
     last = time.perf_counter()
     fps = None
@@ -138,7 +132,10 @@ def process(source: Source, reader: DigitReader, mode: str, as_json: bool, save:
             last = now
             if save is not None or show:
                 overlay = annotate(frame.image, reading, fps if source.kind == "camera" or show else None)
-                if sink is not None:
+                if save is not None and source.kind != "image":
+                    if sink is None:
+                        stem = f"camera{source.camera}" if source.kind == "camera" else Path(source.name).stem
+                        sink = VideoSink(save / f"{stem}.annotated.mp4", frame.fps or DEFAULT_FPS, overlay)
                     sink.write(overlay)
                 elif save is not None:
                     save_image(overlay, save / Path(frame.source).name)

@@ -26,11 +26,11 @@ def frame_digit(ink: np.ndarray, box: int = BOX_SIZE, size: int = INPUT_SIZE) ->
     if m["m00"] <= 0:
         return out
     cx, cy = m["m10"] / m["m00"], m["m01"] / m["m00"]
-    ox = int(np.clip(round(size / 2 - cx), 0, size - nw))
-    oy = int(np.clip(round(size / 2 - cy), 0, size - nh))
+    ox = min(max(round(size / 2 - cx), 0), size - nw)
+    oy = min(max(round(size / 2 - cy), 0), size - nh)
     out[oy : oy + nh, ox : ox + nw] = small
-    peak = out.max()
-    return out / peak if peak > 0 else out
+    out *= 1.0 / small.max()  # m00 > 0, so the peak is positive
+    return out
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:

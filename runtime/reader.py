@@ -1,11 +1,10 @@
 """Read the digits in an image: segment (or take it whole), classify, order."""
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
 from runtime.classifier import DigitClassifier
-from runtime.preprocess import prepare_single
 from runtime.segment import Box, Params, find_digits
 
 MODES = ("auto", "single", "segment")
@@ -44,8 +43,7 @@ class DigitReader:
         self.min_confidence = min_confidence
         self.params = params
 
-    def _digits(self, boxes: list[Box], crops: np.ndarray) -> list[Digit]:
-        idx, probs = self.classifier.predict(crops)
+    def _digits(self, boxes: list[Box], idx: np.ndarray, probs: np.ndarray) -> list[Digit]:
         labels = self.classifier.labels
         out = [Digit(int(labels[i]), float(probs[k, i]), box) for k, (i, box) in enumerate(zip(idx, boxes))]
         return [d for d in out if d.confidence >= self.min_confidence]
@@ -56,9 +54,8 @@ class DigitReader:
         h, w = image.shape[:2]
         if mode == "auto":
             mode = "single" if max(h, w) <= SINGLE_MAX_SIDE else "segment"
-        info = self.classifier.info
         if mode == "single":
-            crop = prepare_single(image, info.box_size, info.input_size)
-            return Reading(self._digits([(0, 0, w, h)], crop[None]), mode)
+            return Reading(self._digits([(0, 0, w, h)], *self.classifier.classify_images([image])), mode)
+        info = self.classifier.info
         boxes, crops = find_digits(image, self.params, info.box_size, info.input_size)
-        return Reading(self._digits(boxes, crops), mode)
+        return Reading(self._digits(boxes, *self.classifier.predict(crops)), mode)

@@ -3,8 +3,9 @@
 1. Ink map: estimate the paper on a 4x smaller frame (a closing wipes out
    the strokes), subtract; this flattens uneven light and handles dark ink
    on light paper as well as light on dark.
-2. Binarize the ink map (Otsu with a floor above sensor noise), close small
-   gaps, label connected components.
+2. Binarize the ink map with hysteresis: pixels above half the Otsu level
+   (never below a noise floor) form blobs, and a blob counts only if some of
+   its ink reaches the full level; close small gaps, take external contours.
 3. Merge pieces stacked over one another (a broken 5, a 7 with a gap), then
    drop blobs that are not digits: specks, dots, long lines, anything
    touching the frame's edge.

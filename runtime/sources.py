@@ -28,6 +28,7 @@ class Frame:
     source: str
     index: int | None  # frame number for videos and cameras, None for still images
     image: np.ndarray
+    fps: float | None = None  # the capture's own frame rate, where it reports one
 
 
 def _is_camera(arg: str) -> bool:
@@ -89,24 +90,16 @@ def frames(source: Source) -> Iterator[Frame]:
         return
     cap = open_capture(source)
     try:
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        fps = fps if fps and fps > 0 else None
         index = 0
         while True:
             ok, image = cap.read()
             if not ok:
                 break
-            yield Frame(source.name, index, image)
+            yield Frame(source.name, index, image, fps)
             index += 1
         if index == 0:
             raise SourceError(f"{source.name}: no frames could be read")
     finally:
         cap.release()
-
-
-def capture_fps(source: Source, default: float = 25.0) -> float:
-    """The frame rate to write an annotated copy of a video at."""
-    if source.kind == "image":
-        return default
-    cap = open_capture(source)
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    cap.release()
-    return fps if fps and fps > 0 else default

@@ -11,7 +11,7 @@ from onnx import TensorProto, helper
 from runtime import DigitClassifier, DigitReader, ModelError
 from runtime.cli import run_command
 from runtime.segment import find_digits, reading_order
-from runtime.synth import Score, render_scene, score_frame
+from runtime.synth import Score, score_frame
 from tests.conftest import invoke
 
 

@@ -15,9 +15,9 @@ import numpy as np
 
 from runtime.convention import INPUT_SIZE, LABELS
 from runtime.preprocess import prepare_single
+from runtime.sources import IMAGE_SUFFIXES
 
 SOURCES = ("auto", "mnist", "sample", "folder")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm")
 
 
 class DataError(RuntimeError):
