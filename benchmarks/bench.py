@@ -70,13 +70,13 @@ def measure_formats(ckpt_path: Path, probes: parity.Probes, tmp: Path) -> list[d
         "ONNX FP32": formats.to_onnx(deployable, tmp / "model.onnx", meta),
     }
     fp32_latency = parity.latency_us(parity.onnx_logits(files["ONNX FP32"])[0], probes.digits[:1])
-    files["ONNX int8 dynamic"] = quantize.choose_dynamic(files["ONNX FP32"], tmp / "dyn.onnx", meta, probes, fp32_latency).path
-    files["ONNX int8 static"] = quantize.choose_static(files["ONNX FP32"], tmp / "static.onnx", meta, probes).path
+    for mode in quantize.MODES:
+        files[f"ONNX int8 {mode}"] = quantize.make(mode, files["ONNX FP32"], tmp / f"{mode}.onnx", meta, probes, fp32_latency).path
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         runners = {"PyTorch eager": (parity.torch_logits(model), None),
                    "TorchScript": (parity.torch_logits(torch.jit.load(str(files["TorchScript"]))), files["TorchScript"])}
-    for name in ("ONNX FP32", "ONNX int8 dynamic", "ONNX int8 static"):
+    for name in ["ONNX FP32"] + [f"ONNX int8 {mode}" for mode in quantize.MODES]:
         runners[name] = (parity.onnx_logits(files[name])[0], files[name])
     x256 = np.concatenate([probes.digits] * (256 // len(probes.digits) + 1))[:256]
     torch.set_num_threads(1)

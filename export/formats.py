@@ -98,6 +98,7 @@ def to_onnx(model: nn.Module, path: Path, metadata: dict[str, str], opset: int |
     batch = proto.graph.input[0].type.tensor_type.shape.dim[0]
     batch.dim_param = "batch"
     proto.graph.output[0].type.tensor_type.shape.dim[0].dim_param = "batch"
+    del proto.graph.value_info[:]  # intermediate shapes, which ORT infers at load: 2.4 KB of a 100 KB file
     return save_onnx(set_metadata(proto, metadata), path)
 
 

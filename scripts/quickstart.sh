@@ -9,8 +9,8 @@ export PATH="$PWD/.venv/bin:$PATH"
 
 echo "== 1/4 train (defaults, offline 5,000-digit sample)"
 cnn-train --data sample --out "$OUT"
-echo "== 2/4 export: ONNX FP32 + static int8 + TorchScript, parity-checked"
-cnn-export "$OUT/model.pt" --quantize static
+echo "== 2/4 export: ONNX FP32 + int8 + TorchScript, parity-checked"
+cnn-export "$OUT/model.pt" --quantize weights
 echo "== 3/4 render example images from digits the model never saw"
 python -m train.examples "$OUT/examples"
 echo "== 4/4 read them with the light runtime (ONNX Runtime + OpenCV, no torch)"

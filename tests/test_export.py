@@ -127,3 +127,25 @@ def test_dynamic_quantization_picks_an_op_set_by_measurement(trained, tmp_path, 
     notes = report["formats"]["onnx-int8"]["notes"]
     assert notes["mode"] == "dynamic" and "candidates" in notes["choice"]
     assert all("+".join(ops) in notes["choice"] for ops in [("MatMul", "Gemm"), ("Conv", "MatMul", "Gemm")])
+
+
+def test_weight_only_int8_is_small_and_folds_back_to_the_fp32_graph(trained, tmp_path, capsys):
+    code, _, err = invoke(export_command, "cnn-export", [trained, "--onnx", "--quantize", "weights", "--out", tmp_path], capsys)
+    assert code == 0, err
+    fp32, int8 = tmp_path / "model.onnx", tmp_path / "model.int8.onnx"
+    assert int8.stat().st_size < 0.3 * fp32.stat().st_size
+    proto = onnx.load(str(int8))
+    count = {t: sum(int(np.prod(i.dims)) for i in proto.graph.initializer if i.data_type == t) for t in (onnx.TensorProto.FLOAT, onnx.TensorProto.INT8)}
+    assert count[onnx.TensorProto.INT8] > 20 * count[onnx.TensorProto.FLOAT]  # floats left: biases and scales
+    assert DigitClassifier(int8).info.quantization.startswith("int8-weights")
+    report = json.loads((tmp_path / "export_report.json").read_text())
+    assert report["formats"]["onnx-int8"]["top1_agreement"] == 1.0
+
+    def optimized_ops(path):
+        options = ort.SessionOptions()
+        options.optimized_model_filepath = str(tmp_path / f"{path.stem}.optimized.onnx")
+        options.log_severity_level = 3
+        ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return [n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node]
+
+    assert optimized_ops(int8) == optimized_ops(fp32)  # the int8 weights are decoded once, at load
