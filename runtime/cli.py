@@ -39,6 +39,23 @@ class VideoSink:
         self._tmp.unlink(missing_ok=True)
 
 
+class OutputNames:
+    """Names in the --save folder, one per source: a second `a.png` from another folder becomes `a-2.png`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._taken: set[str] = set()
+
+    def claim(self, name: str) -> Path:
+        stem, suffix = Path(name).stem, Path(name).suffix
+        candidate, n = name, 1
+        while candidate in self._taken:
+            n += 1
+            candidate = f"{stem}-{n}{suffix}"
+        self._taken.add(candidate)
+        return self.folder / candidate
+
+
 def save_image(image: np.ndarray, path: Path) -> None:
     ok, data = cv2.imencode(path.suffix if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp") else ".png", image)
     if not ok:
@@ -82,9 +99,10 @@ def run_command(model, sources, mode, as_json, save, show, min_confidence, threa
         reader = DigitReader(DigitClassifier(model, threads=threads), min_confidence)
     except ModelError as e:
         raise click.ClickException(str(e)) from None
+    names = None
     if save is not None:
         try:
-            writable_dir(save)
+            names = OutputNames(writable_dir(save))
         except OSError as e:
             raise click.ClickException(f"cannot write to {save}: {e.strerror or e}") from None
 
@@ -99,7 +117,7 @@ def run_command(model, sources, mode, as_json, save, show, min_confidence, threa
     try:
         for source in expanded:
             try:
-                if not process(source, reader, mode, as_json, save, show):
+                if not process(source, reader, mode, as_json, names, show):
                     break
             except SourceError as e:
                 click.echo(f"cnn-run: {e}", err=True)
@@ -111,7 +129,7 @@ def run_command(model, sources, mode, as_json, save, show, min_confidence, threa
         raise click.exceptions.Exit(1)
 
 
-def process(source: Source, reader: DigitReader, mode: str, as_json: bool, save: Path | None, show: bool) -> bool:
+def process(source: Source, reader: DigitReader, mode: str, as_json: bool, save: OutputNames | None, show: bool) -> bool:
     """Read every frame of one source; False when the user asked to quit."""
     sink = None
     ok, keep_going = False, True
@@ -135,10 +153,10 @@ def process(source: Source, reader: DigitReader, mode: str, as_json: bool, save:
                 if save is not None and source.kind != "image":
                     if sink is None:
                         stem = f"camera{source.camera}" if source.kind == "camera" else Path(source.name).stem
-                        sink = VideoSink(save / f"{stem}.annotated.mp4", frame.fps or DEFAULT_FPS, overlay)
+                        sink = VideoSink(save.claim(f"{stem}.annotated.mp4"), frame.fps or DEFAULT_FPS, overlay)
                     sink.write(overlay)
                 elif save is not None:
-                    save_image(overlay, save / Path(frame.source).name)
+                    save_image(overlay, save.claim(Path(frame.source).name))
                 if show and not show_frame(overlay, still=frame.index is None):
                     keep_going = False
                     break

@@ -8,9 +8,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from runtime import DigitClassifier, DigitReader, ModelError
+from runtime import DigitClassifier, DigitReader, ModelError, segment
 from runtime.cli import run_command
-from runtime import segment
 from runtime.segment import find_digits, reading_order
 from runtime.synth import Score, score_frame
 from tests.conftest import invoke
@@ -183,3 +182,14 @@ def test_ink_map_finds_the_strokes_of_one_large_digit_under_uneven_light(sample)
             for frame in (gray, 255 - gray):
                 ink = segment.ink_map(frame, segment.Params())
                 assert np.median(ink[strokes]) > 100 and np.median(ink[~strokes]) < 10
+
+
+def test_cli_save_keeps_same_named_images_from_different_folders(onnx_model, inputs, tmp_path, capsys):
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "scan.jpg").write_bytes((inputs / f"scene{'01'[sub == 'b']}.jpg").read_bytes())
+    out = tmp_path / "out"
+    code, _, err = invoke(run_command, "cnn-run", [onnx_model, tmp_path / "a", tmp_path / "b", "--save", out], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["scan-2.jpg", "scan.jpg"]
+    assert not np.array_equal(cv2.imread(str(out / "scan.jpg")), cv2.imread(str(out / "scan-2.jpg")))
