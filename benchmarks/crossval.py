@@ -58,7 +58,7 @@ def run_fold(arch: str, fold: int, k: int, seed: int, epochs: int | None) -> dic
     model = models.build(arch)
     start = time.perf_counter()
     history = loop.fit(model, train, val, cfg, lambda record, is_best: None)
-    best = max(history, key=lambda r: (r.val_acc, -r.val_loss))
+    best = max(history, key=loop.monitor)
     return {"fold": fold, "n": len(held), "final": history[-1].val_acc, "best": best.val_acc, "best_epoch": best.epoch,
             "epochs_run": len(history), "seconds": time.perf_counter() - start}
 

@@ -137,3 +137,17 @@ def test_ctrl_c_keeps_the_best_checkpoint(tmp_path):
     assert "kept the best checkpoint" in err and "Traceback" not in err
     ckpt = checkpoint.load(out / "model.pt")
     assert checkpoint.rebuild(ckpt)(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
+
+
+def test_early_stopping_keeps_the_best_epoch_and_stops_after_patience(sample):
+    from train import loop
+
+    dev = torch.device("cpu")
+    train = loop.to_tensor(data.Split(sample.train.images[:256], sample.train.labels[:256]), dev)
+    val = loop.to_tensor(data.Split(sample.val.images[:100], sample.val.labels[:100]), dev)
+    marks = []
+    # lr 0: nothing after epoch 1 can beat it, so the run ends after 1 + patience epochs.
+    history = loop.fit(models.build("tiny"), train, val, loop.Config(epochs=20, patience=3, lr=0.0),
+                       lambda record, is_best: marks.append(is_best))
+    assert len(history) == 4 and marks == [True, False, False, False]
+    assert max(history, key=loop.monitor) is history[0]

@@ -109,7 +109,7 @@ def train_command(source, data_dir, arch, epochs, batch_size, lr, seed, device, 
         loop.fit(model, train_t, val_t, cfg, on_epoch, progress)
     except KeyboardInterrupt:
         if history:
-            best = max(history, key=lambda r: r.val_acc)
+            best = max(history, key=loop.monitor)
             click.echo(f"\ninterrupted: kept the best checkpoint so far (epoch {best.epoch}, "
                        f"val acc {100 * best.val_acc:.2f}%) at {ckpt_path}", err=True)
         raise

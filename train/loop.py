@@ -20,13 +20,20 @@ from train.data import Split
 
 @dataclass
 class Augment:
-    """Ranges of the random distortions (degrees, fractions of size, pixels)."""
+    """Ranges of the random distortions (degrees, fractions of size, pixels).
 
-    rotate: float = 12.0
-    scale: float = 0.12
-    shear: float = 10.0
-    shift: float = 2.5
-    elastic: float = 1.5
+    Mild on purpose: the default model has 25k parameters and fits augmented
+    digits no better than it fits held-out ones. On the same 4 cross-validation
+    folds (final epoch, 2,000 held-out digits, patience 50) these ranges scored
+    99.05%, against 98.65% for rotate 12, scale 0.12, shear 10, shift 2.5,
+    elastic 1.5; stronger ones scored 97.8% (2 folds, 200 epochs).
+    """
+
+    rotate: float = 8.0
+    scale: float = 0.08
+    shear: float = 6.0
+    shift: float = 2.0
+    elastic: float = 1.0
 
     def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         n, _, h, w = x.shape
@@ -109,7 +116,7 @@ class Config:
     lr: float = 4e-3
     weight_decay: float = 5e-4
     label_smoothing: float = 0.1
-    patience: int = 50
+    patience: int = 100  # the one-cycle schedule ends a default run; stopping early cut its annealing short
     seed: int = 0
     augment: bool = True
 
@@ -133,11 +140,7 @@ def fit(
     on_epoch: Callable[[EpochRecord, bool], None],
     progress: Callable[[Iterable, int, int], Iterable] = lambda it, epoch, total: it,
 ) -> list[EpochRecord]:
-    """Train with AdamW and a one-cycle schedule; stop after `patience` epochs without a better validation score.
-
-    Better means higher accuracy, or equal accuracy and lower loss: with a few
-    hundred validation digits, accuracy ties are common and would otherwise
-    stop training on a plateau before the learning rate has annealed.
+    """Train with AdamW and a one-cycle schedule; stop after `patience` epochs without a better `monitor` score.
 
     `on_epoch(record, is_best)` runs after each epoch (the CLI saves the best
     checkpoint there); `progress(batches, epoch, n_batches)` wraps the batch
@@ -150,7 +153,8 @@ def fit(
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps, pct_start=0.2)
     augment = Augment() if cfg.augment else None
     history: list[EpochRecord] = []
-    best, stale = (-1.0, 0.0), 0
+    best: tuple[float, ...] | None = None
+    stale = 0
     for epoch in range(1, cfg.epochs + 1):
         start = time.perf_counter()
         lr = sched.get_last_lr()[0]
@@ -168,13 +172,22 @@ def fit(
             time.perf_counter() - start,
         )
         history.append(record)
-        score = (val_acc, -val_loss)
-        is_best = score > best
-        best, stale = (score, 0) if is_best else (best, stale + 1)
+        is_best = best is None or monitor(record) > best
+        best, stale = (monitor(record), 0) if is_best else (best, stale + 1)
         on_epoch(record, is_best)
         if stale >= cfg.patience:
             break
     return history
+
+
+def monitor(record: EpochRecord) -> tuple[float, ...]:
+    """The validation score that early stopping and checkpoint selection maximize.
+
+    Higher accuracy, or equal accuracy and lower loss: with a few hundred
+    validation digits, accuracy ties are common and would otherwise stop
+    training on a plateau before the learning rate has annealed.
+    """
+    return (record.val_acc, -record.val_loss)
 
 
 def history_dicts(history: list[EpochRecord]) -> list[dict]:
