@@ -71,7 +71,7 @@ def dynamic(src: Path, dst: Path, metadata: dict[str, str], ops: tuple[str, ...]
 WEIGHT_OPS = ("Conv", "Gemm", "MatMul")
 
 
-def weights(src: Path, dst: Path, metadata: dict[str, str]) -> Path:
+def weights(src: Path, dst: Path, metadata: dict[str, str]) -> Quantized:
     """Each Conv/Gemm/MatMul weight stored as int8 with one scale per output channel.
 
     The graph turns them back into floats with Cast and Mul rather than
@@ -81,11 +81,12 @@ def weights(src: Path, dst: Path, metadata: dict[str, str]) -> Path:
     """
     proto = onnx.load(str(src))
     initializers = {i.name: i for i in proto.graph.initializer}
-    decode = []
+    decode, ops = [], set()
     for node in proto.graph.node:
         name = node.input[1] if node.op_type in WEIGHT_OPS and len(node.input) > 1 else None
         if name not in initializers:
             continue
+        ops.add(node.op_type)
         w = numpy_helper.to_array(initializers.pop(name))
         rows = w.reshape(w.shape[0], -1)
         scale = np.maximum(np.abs(rows).max(axis=1), np.finfo(np.float32).tiny) / 127
@@ -101,7 +102,8 @@ def weights(src: Path, dst: Path, metadata: dict[str, str]) -> Path:
     del proto.graph.node[:], proto.graph.initializer[:]
     proto.graph.node.extend(nodes)
     proto.graph.initializer.extend(initializers.values())
-    return save_onnx(set_metadata(proto, dict(metadata, **{cv.META_QUANTIZATION: "int8-weights (per-channel, FP32 compute)"})), dst)
+    save_onnx(set_metadata(proto, dict(metadata, **{cv.META_QUANTIZATION: "int8-weights (per-channel, FP32 compute)"})), dst)
+    return Quantized(dst, "weights", tuple(sorted(ops)), "int8 weights per output channel, dequantized once at load; FP32 compute")
 
 
 class _Digits(CalibrationDataReader):
@@ -191,9 +193,7 @@ MODES = ("weights", "dynamic", "static")
 def make(mode: str, fp32: Path, dst: Path, meta: dict, probes: parity.Probes, fp32_latency: float) -> Quantized:
     """The int8 model of `mode` (one of MODES) written to `dst`."""
     if mode == "weights":
-        weights(fp32, dst, meta)
-        ops = tuple(sorted({n.op_type for n in onnx.load(str(fp32)).graph.node} & set(WEIGHT_OPS)))
-        return Quantized(dst, mode, ops, "int8 weights per output channel, dequantized once at load; FP32 compute")
+        return weights(fp32, dst, meta)
     if mode == "dynamic":
         return choose_dynamic(fp32, dst, meta, probes, fp32_latency)
     if mode == "static":

@@ -172,8 +172,9 @@ def fit(
             time.perf_counter() - start,
         )
         history.append(record)
-        is_best = best is None or monitor(record) > best
-        best, stale = (monitor(record), 0) if is_best else (best, stale + 1)
+        score = monitor(record)
+        is_best = best is None or score > best
+        best, stale = (score, 0) if is_best else (best, stale + 1)
         on_epoch(record, is_best)
         if stale >= cfg.patience:
             break
