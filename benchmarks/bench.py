@@ -27,25 +27,26 @@ from onnx import TensorProto, helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from export import formats, parity, quantize  # noqa: E402
-from export.timing import median_seconds  # noqa: E402
-from runtime import DigitClassifier, DigitReader  # noqa: E402
-from runtime.convention import INPUT_SIZE  # noqa: E402
-from runtime.synth import Score, render_scene, score_frame  # noqa: E402
-from train import checkpoint, data, models  # noqa: E402
+from export import formats, parity, quantize
+from export.timing import median_seconds
+from runtime import DigitClassifier, DigitReader
+from runtime.convention import INPUT_SIZE
+from runtime.synth import Score, render_scene, score_frame
+from train import checkpoint, data, models
 
 HERE = Path(__file__).resolve().parent
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), platform.processor())
-    flags = open("/proc/cpuinfo").read()
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    cpu = next((line.split(":", 1)[1].strip() for line in flags.splitlines() if line.startswith("model name")), platform.processor())
     simd = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "SSE"
     return f"{cpu}, {os.cpu_count()} cores, {simd}, {platform.system()} {platform.machine()}, Python {platform.python_version()}, torch {torch.__version__}"
 
 
 def cpu_ghz() -> float:
-    mhz = [float(line.split(":")[1]) for line in open("/proc/cpuinfo") if line.startswith("cpu MHz")]
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    mhz = [float(line.split(":")[1]) for line in info.splitlines() if line.startswith("cpu MHz")]
     return (max(mhz) if mhz else 2000.0) / 1000
 
 
@@ -122,16 +123,16 @@ def table(fmt_rows: list[dict], seg_rows: list[dict], score: Score, trainings: d
                      f"{r['latency_x']:.2f}x | {r['throughput']:,.0f} | {r['throughput_x']:.2f}x |")
     lines += ["", "| digits in frame | ms per 640x480 frame | frames per second |", "|---:|---:|---:|"]
     lines += [f"| {r['digits']} | {r['ms']:.2f} | {r['fps']:.0f} |" for r in seg_rows]
-    lines += ["", f"Scenes ({score.frames} rendered 640x480 frames, {score.truths} validation digits): box recall "
-              f"{100 * score.recall:.2f}%, precision {100 * score.precision:.2f}%, label accuracy of matched digits "
-              f"{100 * score.label_accuracy:.2f}%, frames read exactly {100 * score.exact_frames:.2f}%.", "",
+    lines += ["", (f"Scenes ({score.frames} rendered 640x480 frames, {score.truths} validation digits): box recall "
+                   f"{100 * score.recall:.2f}%, precision {100 * score.precision:.2f}%, label accuracy of matched digits "
+                   f"{100 * score.label_accuracy:.2f}%, frames read exactly {100 * score.exact_frames:.2f}%."), "",
               "| arch | multiply-adds | training time (defaults, this machine) | epochs | best val accuracy |", "|---|---:|---:|---:|---:|"]
     for arch, t in trainings.items():
         lines.append(f"| {arch} | {t['macs']:,} | {t['seconds']:.0f} s | {t['epochs']} | {100 * t['val_acc']:.2f}% |")
-    lines += ["", f"Floor: the default model's {floor['macs']:,} multiply-adds at {floor['peak']:.0f} GMAC/s "
-              f"(one core, 2 AVX2 FMA units x 8 floats x {floor['ghz']:.2f} GHz) take {floor['floor_us']:.1f} µs; "
-              f"ONNX Runtime FP32 takes {floor['onnx_us']:.1f} µs, {floor['onnx_us'] / floor['floor_us']:.1f}x the floor, "
-              f"of which about {floor['call_us']:.1f} µs is the fixed cost of one session.run call (an Identity model)."]
+    lines += ["", (f"Floor: the default model's {floor['macs']:,} multiply-adds at {floor['peak']:.0f} GMAC/s "
+                   f"(one core, 2 AVX2 FMA units x 8 floats x {floor['ghz']:.2f} GHz) take {floor['floor_us']:.1f} µs; "
+                   f"ONNX Runtime FP32 takes {floor['onnx_us']:.1f} µs, {floor['onnx_us'] / floor['floor_us']:.1f}x the floor, "
+                   f"of which about {floor['call_us']:.1f} µs is the fixed cost of one session.run call (an Identity model).")]
     return "\n".join(lines)
 
 

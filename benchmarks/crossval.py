@@ -20,13 +20,17 @@ import math
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from train import data  # noqa: E402
+from runtime.segment import find_digits
+from runtime.synth import Score, render_scene, score_frame
+from train import data
+from train.loop import Config
 
 HERE = Path(__file__).resolve().parent
 
@@ -41,10 +45,26 @@ def stratified_folds(labels: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
     return [np.sort(np.concatenate(f)) for f in folds]
 
 
-def run_fold(arch: str, fold: int, k: int, seed: int, epochs: int | None) -> dict:
+def read_scenes(model, digits: np.ndarray, labels: np.ndarray, n: int, seed: int) -> Score:
+    """Render n photo-like scenes from these digits and read them: cnn-run's segmenter, this model on the crops."""
     import torch
 
-    from train import loop, models
+    rng = np.random.default_rng(seed)
+    score = Score()
+    model.eval()
+    for _ in range(n):
+        scene = render_scene(digits, labels, rng)
+        boxes, crops = find_digits(scene.image)
+        with torch.no_grad():
+            pred = model(torch.from_numpy(crops).unsqueeze(1)).argmax(1).tolist() if len(crops) else []
+        score_frame(score, scene, boxes, pred)
+    return score
+
+
+def run_fold(arch: str, fold: int, k: int, seed: int, epochs: int | None, photo_share: float, scenes: int) -> dict:
+    import torch
+
+    from train import loop, models, photos
 
     torch.set_num_threads(1)
     images, labels = data.load_sample_arrays()
@@ -53,14 +73,20 @@ def run_fold(arch: str, fold: int, k: int, seed: int, epochs: int | None) -> dic
     dev = torch.device("cpu")
     train = loop.to_tensor(data.Split(images[rest], labels[rest]), dev)
     val = loop.to_tensor(data.Split(images[held], labels[held]), dev)
-    cfg = loop.Config(seed=seed) if epochs is None else loop.Config(seed=seed, epochs=epochs)
+    cfg = loop.Config(seed=seed, photo_share=photo_share, **({} if epochs is None else {"epochs": epochs}))
+    start = time.perf_counter()
+    copies = None
+    if cfg.photo_share > 0:
+        copies = photos.photo_copies(images[rest], cfg.photo_copies or photos.default_copies(len(rest)), seed)
+        copies = torch.from_numpy(copies).unsqueeze(2)
     torch.manual_seed(seed)
     model = models.build(arch)
-    start = time.perf_counter()
-    history = loop.fit(model, train, val, cfg, lambda record, is_best: None)
+    history = loop.fit(model, train, val, cfg, lambda record, is_best: None, photos=copies)
     best = max(history, key=loop.monitor)
+    seconds = time.perf_counter() - start
+    score = read_scenes(model, images[held], labels[held], scenes, seed * 1000 + fold)
     return {"fold": fold, "n": len(held), "final": history[-1].val_acc, "best": best.val_acc, "best_epoch": best.epoch,
-            "epochs_run": len(history), "seconds": time.perf_counter() - start}
+            "epochs_run": len(history), "seconds": seconds, "scenes": asdict(score)}
 
 
 def main() -> None:
@@ -70,10 +96,13 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2, help="folds trained at once, one thread each")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--epochs", type=int, default=None, help="default: cnn-train's")
+    ap.add_argument("--photo-share", type=float, default=Config.photo_share, help="default: cnn-train's; 0 turns it off")
+    ap.add_argument("--scenes", type=int, default=100, help="photo-like scenes rendered from each held-out fold")
     args = ap.parse_args()
 
     with ProcessPoolExecutor(args.jobs) as pool:
-        jobs = [pool.submit(run_fold, args.arch, f, args.folds, args.seed, args.epochs) for f in range(args.folds)]
+        jobs = [pool.submit(run_fold, args.arch, f, args.folds, args.seed, args.epochs, args.photo_share, args.scenes)
+                for f in range(args.folds)]
         rows = []
         for job in jobs:
             rows.append(job.result())
@@ -87,17 +116,30 @@ def main() -> None:
     lines = [
         f"## {args.arch}, {args.folds}-fold cross-validation on the 5,000-digit sample",
         "",
-        f"`python benchmarks/crossval.py --arch {args.arch} --folds {args.folds} --seed {args.seed}`, "
-        f"{datetime.date.today().isoformat()}",
+        (
+            f"`python benchmarks/crossval.py --arch {args.arch} --folds {args.folds} --seed {args.seed} "
+            f"--photo-share {args.photo_share} --scenes {args.scenes}`, {datetime.date.today().isoformat()}"
+        ),
         "",
-        "| fold | held out | final epoch | best epoch (selected on this fold) | epochs run | seconds |",
-        "|---:|---:|---:|---:|---:|---:|",
+        (
+            "| fold | held out | final epoch | best epoch (selected on this fold) | epochs run | seconds "
+            "| scene labels (final epoch) | scenes read exactly |"
+        ),
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
         *(f"| {r['fold']} | {r['n']} | {100 * r['final']:.2f}% | {100 * r['best']:.2f}% (epoch {r['best_epoch']}) | "
-          f"{r['epochs_run']} | {r['seconds']:.0f} |" for r in rows),
+          f"{r['epochs_run']} | {r['seconds']:.0f} | {100 * Score(**r['scenes']).label_accuracy:.2f}% | "
+          f"{100 * Score(**r['scenes']).exact_frames:.1f}% |" for r in rows),
     ]
     for key, what in (("final", "final epoch (unbiased)"), ("best", "best epoch (optimistic)")):
         acc, se = pooled(key)
         lines.append(f"\nPooled over all {n} digits, {what}: **{100 * acc:.2f}%** (standard error {100 * se:.2f} points)")
+    total = Score(**{key: sum(r["scenes"][key] for r in rows) for key in asdict(Score())})
+    lines.append(
+        f"\nScenes: {total.frames} photo-like frames rendered from the held-out digits, read by cnn-run's segmenter "
+        f"and each fold's final model: box recall {100 * total.recall:.2f}%, precision {100 * total.precision:.2f}%, "
+        f"**label accuracy {100 * total.label_accuracy:.2f}%** ({total.matched} digits), "
+        f"**frames read exactly {100 * total.exact_frames:.2f}%**"
+    )
     table = "\n".join(lines) + "\n"
     print(table)
     with open(HERE / "RESULTS-crossval.md", "a") as f:

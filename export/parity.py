@@ -109,7 +109,7 @@ def fresh_process_outputs(path: Path, probes: Probes) -> dict[str, np.ndarray]:
         b1 = np.concatenate([probes.digits[:k], probes.noise[:k]])
         np.savez(Path(tmp) / "x.npz", full=full, b1=b1)
         cmd = [sys.executable, "-I", "-c", _FRESH_PROCESS, str(path.resolve()), "x.npz", "y.npz"]
-        done = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True)
+        done = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise RuntimeError(f"{path.name} does not load in a fresh Python process: {last}")
@@ -157,8 +157,8 @@ def compare(
     else:
         if diff > atol:
             failures.append(f"{name}: max |Δlogit| {diff:.2e} > atol {atol:.0e}")
-        for key in reference:
-            agree = float(np.mean(outputs[key].argmax(1) == reference[key].argmax(1)))
+        for key, ref in reference.items():
+            agree = float(np.mean(outputs[key].argmax(1) == ref.argmax(1)))
             if agree < 1.0:
                 failures.append(f"{name}: top-1 agreement on {key.replace('_b1', ' at batch 1')} {100 * agree:.2f}% < 100%")
     return diff, agree_digits, accuracy, failures

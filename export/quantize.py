@@ -158,7 +158,7 @@ def choose_dynamic(fp32: Path, dst: Path, meta: dict, probes: parity.Probes, fp3
             lat = parity.latency_us(run, probes.digits[:1])
             candidates.append((ops, path.stat().st_size, lat, path))
         fast = [c for c in candidates if c[2] <= fp32_latency * LATENCY_SLACK]
-        ops, size, lat, path = min(fast, key=lambda c: c[1]) if fast else min(candidates, key=lambda c: c[2])
+        ops, _, lat, path = min(fast, key=lambda c: c[1]) if fast else min(candidates, key=lambda c: c[2])
         shutil.copyfile(path, dst)
     measured = "; ".join(f"{'+'.join(o)}: {s / 1024:.1f} KiB, {t:.1f} us" for o, s, t, _ in candidates)
     note = f"candidates (batch-1 latency, FP32 {fp32_latency:.1f} us): {measured}"

@@ -9,4 +9,4 @@ __version__ = "0.1.0"
 from runtime.classifier import DigitClassifier, ModelError
 from runtime.reader import Digit, DigitReader, Reading
 
-__all__ = ["DigitClassifier", "DigitReader", "Digit", "Reading", "ModelError", "__version__"]
+__all__ = ["Digit", "DigitClassifier", "DigitReader", "ModelError", "Reading", "__version__"]

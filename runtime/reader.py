@@ -38,10 +38,10 @@ class Reading:
 class DigitReader:
     """Finds and classifies the digits of frames; one instance per model, reused across frames."""
 
-    def __init__(self, classifier: DigitClassifier, min_confidence: float = 0.0, params: Params = Params()) -> None:
+    def __init__(self, classifier: DigitClassifier, min_confidence: float = 0.0, params: Params | None = None) -> None:
         self.classifier = classifier
         self.min_confidence = min_confidence
-        self.params = params
+        self.params = params or Params()
 
     def _digits(self, boxes: list[Box], idx: np.ndarray, probs: np.ndarray) -> list[Digit]:
         labels = self.classifier.labels

@@ -25,7 +25,45 @@ class Scene:
         return "".join(map(str, self.labels))
 
 
-def _place(digit: np.ndarray, height: int, angle: float) -> np.ndarray:
+@dataclass(frozen=True)
+class Look:
+    """Ranges of the camera and paper effects (8-bit levels, pixels, JPEG quality)."""
+
+    paper: tuple[float, float] = (170, 245)
+    pen: tuple[float, float] = (10, 90)
+    shade: float = 0.35  # the far side of the light gradient is up to this much darker
+    noise: tuple[float, float] = (2, 8)  # sensor noise sigma
+    blur: float = 1.2  # largest Gaussian blur sigma
+    jpeg: tuple[int, int] = (40, 90)
+
+
+def photograph(ink: np.ndarray, rng: np.random.Generator, look: Look = Look(), channels: int = 3) -> np.ndarray:
+    """Float32 ink coverage [H, W] in [0, 1] as a photo: coloured pen on paper, uneven light, noise, blur, JPEG.
+
+    BGR uint8 [H, W, 3], or gray [H, W] with `channels=1` (a third of the work).
+    """
+    h, w = ink.shape
+    paper = rng.uniform(*look.paper, size=channels)
+    pen = rng.uniform(*look.pen, size=channels)
+    gx, gy = rng.uniform(-1, 1, 2)
+    x = gx * (np.arange(w, dtype=np.float32) / w - 0.5)
+    y = gy * (np.arange(h, dtype=np.float32) / h - 0.5)
+    light = 1 - np.float32(look.shade * rng.uniform(0.3, 1)) * np.clip(0.5 + x[None, :] + y[:, None], 0, 1)
+    # Channel by channel and noise from OpenCV (seeded from rng): numpy's broadcasting over a
+    # trailing axis of 3 and its normal sampler were most of the cost of a photo.
+    image = cv2.merge([(float(p) + float(q - p) * ink) * light for p, q in zip(paper, pen)])
+    noise = np.empty_like(image)
+    cv2.setRNGSeed(int(rng.integers(2**31)))
+    image += cv2.randn(noise, 0.0, float(rng.uniform(*look.noise)))
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    sigma = rng.uniform(0, look.blur)
+    if sigma > 0.3:
+        image = cv2.GaussianBlur(image, (0, 0), sigma)
+    _, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(look.jpeg[0], look.jpeg[1] + 1))])
+    return cv2.imdecode(jpeg, cv2.IMREAD_UNCHANGED)
+
+
+def place(digit: np.ndarray, height: int, angle: float) -> np.ndarray:
     """A 28x28 digit scaled so its ink is about `height` px tall, rotated, as float ink in [0, 1]."""
     scale = height / 20.0
     side = int(np.ceil(28 * scale * 1.2))
@@ -35,7 +73,8 @@ def _place(digit: np.ndarray, height: int, angle: float) -> np.ndarray:
 
 
 def render_scene(
-    digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, size: tuple[int, int] = (640, 480), count: int | None = None
+    digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, size: tuple[int, int] = (640, 480), count: int | None = None,
+    look: Look = Look(),
 ) -> Scene:
     """One scene from a pool of uint8 [N, 28, 28] white-on-black digits."""
     w, h = size
@@ -50,7 +89,7 @@ def render_scene(
         height = int(rng.integers(36, max(37, min(130, band - 40, int(0.7 * slot)))))
         for k in range(n):
             i = int(rng.integers(len(digits)))
-            tile = _place(digits[i], int(height * rng.uniform(0.85, 1.15)), float(rng.uniform(-10, 10)))
+            tile = place(digits[i], int(height * rng.uniform(0.85, 1.15)), float(rng.uniform(-10, 10)))
             th, tw = tile.shape
             cx = int(slot * (k + 0.5) + rng.uniform(-0.1, 0.1) * slot)
             cy = int(band * (li + 0.5) + rng.uniform(-0.12, 0.12) * height)
@@ -61,20 +100,7 @@ def render_scene(
             bx, by, bw, bh = cv2.boundingRect((tile > 0.25).astype(np.uint8))
             boxes.append((x0 + bx, y0 + by, bw, bh))
             truth.append(int(labels[i]))
-    paper = rng.uniform(170, 245, size=3)
-    pen = rng.uniform(10, 90, size=3)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    gx, gy = rng.uniform(-1, 1, 2)
-    light = 1 - 0.35 * rng.uniform(0.3, 1) * (0.5 + 0.5 * (gx * (xx / w - 0.5) + gy * (yy / h - 0.5)) * 2).clip(0, 1)
-    image = (paper[None, None] * (1 - ink[..., None]) + pen[None, None] * ink[..., None]) * light[..., None]
-    image += rng.normal(0, rng.uniform(2, 8), image.shape)
-    image = np.clip(image, 0, 255).astype(np.uint8)
-    sigma = rng.uniform(0, 1.2)
-    if sigma > 0.3:
-        image = cv2.GaussianBlur(image, (0, 0), sigma)
-    ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(40, 91))])
-    image = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
-    return Scene(image, boxes, truth)
+    return Scene(photograph(ink, rng, look), boxes, truth)
 
 
 def iou(a: Box, b: Box) -> float:

@@ -16,7 +16,7 @@ def test_frame_fits_the_box_and_centres_the_mass():
     cv2.rectangle(ink, (10, 20), (60, 280), 255, -1)
     out = frame_digit(ink)
     assert out.shape == (INPUT_SIZE, INPUT_SIZE) and out.dtype == np.float32
-    ys, xs = np.nonzero(out > 0.05)
+    ys, _ = np.nonzero(out > 0.05)
     assert ys.max() - ys.min() + 1 <= BOX_SIZE + 1
     m = cv2.moments(out)
     assert abs(m["m10"] / m["m00"] - INPUT_SIZE / 2) < 1.0

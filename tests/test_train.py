@@ -80,13 +80,22 @@ def test_checkpoint_holds_the_contract(trained):
     assert (trained.parent / "history.png").stat().st_size > 1000
 
 
-def test_same_seed_same_weights(tmp_path, capsys):
+def test_same_seed_same_weights(tmp_path, capsys, sample):
+    """Everything random is seeded: the split, the weights, shuffling, the warp and the re-photographed copies."""
+    import cv2
+
+    digits = tmp_path / "digits"
+    for i in range(0, len(sample.val), 5):  # 10 of each class
+        (digits / str(sample.val.labels[i])).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(digits / str(sample.val.labels[i]) / f"{i}.png"), sample.val.images[i])
     runs = []
     for name in ("a", "b", "c"):
         seed = "1" if name != "c" else "2"
-        code, _, err = invoke(train_command, "cnn-train", ["--arch", "tiny", "--epochs", "1", "--seed", seed,
-                                                           "--data", "sample", "--out", tmp_path / name], capsys)
+        code, out, err = invoke(train_command, "cnn-train", ["--arch", "tiny", "--epochs", "2", "--seed", seed,
+                                                             "--data", "folder", "--data-dir", digits,
+                                                             "--out", tmp_path / name], capsys)
         assert code == 0, err
+        assert "re-photographed copies" in out
         runs.append(checkpoint.load(tmp_path / name / "model.pt")["state_dict"])
     assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
     assert not all(torch.equal(runs[0][k], runs[2][k]) for k in runs[0])
@@ -124,7 +133,7 @@ def test_eval_rejects_a_foreign_checkpoint(tmp_path, capsys):
 def test_ctrl_c_keeps_the_best_checkpoint(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-c", "from train.cli import train_main; train_main()",
-           "--data", "sample", "--epochs", "50", "--out", str(out)]
+           "--data", "sample", "--epochs", "50", "--photo-share", "0", "--out", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=os.getcwd(), env=dict(os.environ, PYTHONPATH=os.getcwd()))
     deadline = time.time() + 120
@@ -151,3 +160,53 @@ def test_early_stopping_keeps_the_best_epoch_and_stops_after_patience(sample):
                        lambda record, is_best: marks.append(is_best))
     assert len(history) == 4 and marks == [True, False, False, False]
     assert max(history, key=loop.monitor) is history[0]
+
+
+def test_rephotographed_digits_are_framed_like_mnist_and_keep_their_identity(sample):
+    """A copy is a camera crop of its own digit: MNIST framing, softened, and closer to its original than to others."""
+    from train import photos
+
+    originals = sample.val.images[::10]  # 50 digits, 5 of each class
+    copies = photos.photo_copies(originals, copies=2, seed=0)
+    assert copies.shape == (50, 2, 28, 28) and copies.dtype == np.float32
+    flat = copies.reshape(100, -1)
+    assert np.allclose(flat.max(1), 1.0)
+    ys, xs = np.mgrid[0:28, 0:28]
+    for crop in copies.reshape(100, 28, 28):
+        rows, cols = np.flatnonzero(crop.any(1)), np.flatnonzero(crop.any(0))
+        assert max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1 == 20
+        mass = crop.sum()
+        assert abs((crop * ys).sum() / mass - 14) < 1.5 and abs((crop * xs).sum() / mass - 14) < 1.5
+    reference = originals.reshape(50, -1).astype(np.float32) / 255
+    assert np.abs(flat - np.repeat(reference, 2, axis=0)).mean() > 0.02  # not a plain copy
+
+    def centred(a: np.ndarray) -> np.ndarray:
+        a = a - a.mean(1, keepdims=True)
+        return a / np.linalg.norm(a, axis=1, keepdims=True)
+
+    nearest = (centred(flat) @ centred(reference).T).argmax(1)
+    assert (nearest == np.repeat(np.arange(50), 2)).mean() >= 0.9
+
+
+def test_photo_share_sets_how_much_of_each_batch_is_swapped():
+    from train import loop
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.zeros(2000, 1, 28, 28)
+    copies = torch.ones(2000, 3, 1, 28, 28) * torch.arange(1, 4).view(1, 3, 1, 1, 1)
+    idx = torch.arange(2000)
+    assert torch.equal(loop.swap_in_photos(x, idx, copies, 0.0, gen), x)
+    everything = loop.swap_in_photos(x, idx, copies, 1.0, gen)[:, 0, 0, 0]
+    assert set(everything.unique().tolist()) == {1.0, 2.0, 3.0}  # every copy gets used
+    half = loop.swap_in_photos(x, idx, copies, 0.5, gen)[:, 0, 0, 0]
+    assert 0.45 < (half > 0).float().mean() < 0.55
+
+
+def test_photo_copies_do_not_depend_on_the_number_of_workers(sample):
+    from train import photos
+
+    digits = sample.train.images[: photos.CHUNK + 40]  # two chunks
+    one = photos.photo_copies(digits, copies=1, seed=3, workers=1)
+    two = photos.photo_copies(digits, copies=1, seed=3, workers=2)
+    assert np.array_equal(one, two)
+    assert not np.array_equal(one, photos.photo_copies(digits, copies=1, seed=4, workers=1))

@@ -93,11 +93,15 @@ def train_epoch(
     gen: torch.Generator,
     augment: Augment | None,
     label_smoothing: float,
+    photos: torch.Tensor | None = None,
+    photo_share: float = 0.0,
 ) -> Iterator[tuple[float, float]]:
     """One pass over the data; yields (loss, accuracy) of each batch."""
     model.train()
     for idx in batches(len(y), batch_size, gen):
         xb, yb = x[idx], y[idx]
+        if photos is not None and photo_share > 0:
+            xb = swap_in_photos(xb, idx, photos, photo_share, gen)
         if augment is not None:
             xb = augment(xb, gen)
         logits = model(xb)
@@ -107,6 +111,14 @@ def train_epoch(
         opt.step()
         sched.step()
         yield loss.item(), (logits.argmax(1) == yb).float().mean().item()
+
+
+def swap_in_photos(xb: torch.Tensor, idx: torch.Tensor, photos: torch.Tensor, share: float, gen: torch.Generator) -> torch.Tensor:
+    """Replace about `share` of the batch by one of its digits' re-photographed copies (photos: [N, copies, 1, H, W])."""
+    n = len(idx)
+    use = (torch.rand(n, generator=gen) < share).to(xb.device)
+    pick = torch.randint(0, photos.shape[1], (n,), generator=gen)
+    return torch.where(use[:, None, None, None], photos[idx, pick], xb)
 
 
 @dataclass
@@ -119,6 +131,8 @@ class Config:
     patience: int = 100  # the one-cycle schedule ends a default run; stopping early cut its annealing short
     seed: int = 0
     augment: bool = True
+    photo_share: float = 0.5  # of each batch, taken from re-photographed copies (train.photos)
+    photo_copies: int | None = None  # re-photographed copies of each training digit; None: train.photos.default_copies
 
 
 @dataclass
@@ -139,12 +153,15 @@ def fit(
     cfg: Config,
     on_epoch: Callable[[EpochRecord, bool], None],
     progress: Callable[[Iterable, int, int], Iterable] = lambda it, epoch, total: it,
+    photos: torch.Tensor | None = None,
 ) -> list[EpochRecord]:
     """Train with AdamW and a one-cycle schedule; stop after `patience` epochs without a better `monitor` score.
 
     `on_epoch(record, is_best)` runs after each epoch (the CLI saves the best
     checkpoint there); `progress(batches, epoch, n_batches)` wraps the batch
-    iterator (the CLI passes a progress bar).
+    iterator (the CLI passes a progress bar). `photos` are the training
+    digits' re-photographed copies [N, copies, 1, H, W], mixed in at
+    `cfg.photo_share`.
     """
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -159,7 +176,13 @@ def fit(
         start = time.perf_counter()
         lr = sched.get_last_lr()[0]
         stats = list(
-            progress(train_epoch(model, *train, opt, sched, cfg.batch_size, gen, augment, cfg.label_smoothing), epoch, steps)
+            progress(
+                train_epoch(
+                    model, *train, opt, sched, cfg.batch_size, gen, augment, cfg.label_smoothing, photos, cfg.photo_share
+                ),
+                epoch,
+                steps,
+            )
         )
         val_loss, val_acc, _ = evaluate(model, *val)
         record = EpochRecord(
