@@ -2,6 +2,7 @@
 
     python benchmarks/crossval.py                 # 10 folds, the default architecture, 2 folds at a time
     python benchmarks/crossval.py --folds 5 --arch simple --jobs 1
+    python benchmarks/crossval.py --photo-share 0  # without re-photographed training digits
 
 One 500-digit validation split has a standard error of about 0.5 points, too
 coarse to tell 98.8% from 99.2%. Here each of the 5,000 digits is held out
@@ -9,8 +10,10 @@ exactly once (stratified folds), a model is trained with the `cnn-train`
 defaults on the rest, and the held-out predictions are pooled. Two figures per
 fold: the final epoch (no selection, an unbiased estimate of the recipe) and
 the best epoch on the held-out fold (what `cnn-train` keeps, optimistic here
-because the same digits chose it). Appends a markdown table to
-benchmarks/RESULTS-crossval.md.
+because the same digits chose it). Each fold's held-out digits are also put
+into `--scenes` photo-like frames and read the way `cnn-run` reads them (its
+segmenter, the fold's final model on the crops), so the scene figures rest on
+all 5,000 digits. Appends a markdown table to benchmarks/RESULTS-crossval.md.
 """
 
 import argparse
@@ -114,7 +117,7 @@ def main() -> None:
         return acc, math.sqrt(acc * (1 - acc) / n)
 
     lines = [
-        f"## {args.arch}, {args.folds}-fold cross-validation on the 5,000-digit sample",
+        f"## {args.arch}, photo share {args.photo_share}, {args.folds}-fold cross-validation on the 5,000-digit sample",
         "",
         (
             f"`python benchmarks/crossval.py --arch {args.arch} --folds {args.folds} --seed {args.seed} "

@@ -90,6 +90,21 @@ def test_broken_strokes_merge_into_one_digit():
     assert len(boxes) == 1
 
 
+def test_a_small_fragment_beside_a_digit_joins_it_but_a_neighbouring_digit_does_not(sample):
+    from runtime.synth import place
+
+    page = np.zeros((220, 360), np.float32)
+    digit = place(sample.val.images[300], 80, 0.0)  # a real digit, 80 px tall
+    h, w = digit.shape
+    page[40 : 40 + h, 30 : 30 + w] = digit
+    page[40 : 40 + h, 200 : 200 + w] = np.maximum(page[40 : 40 + h, 200 : 200 + w], digit)
+    x, y, bw, _ = cv2.boundingRect((page[:, :180] > 0.25).astype(np.uint8))
+    cv2.rectangle(page, (x + bw + 8, y + 10), (x + bw + 13, y + 26), 1.0, -1)  # a 17 px fragment 8 px from the first
+    boxes, _ = find_digits((230 - 200 * page).astype(np.uint8))
+    assert len(boxes) == 2
+    assert boxes[0][0] + boxes[0][2] >= x + bw + 13  # the fragment is part of the first digit's box
+
+
 def test_single_mode_reads_mnist_crops(reader, sample):
     hits = [reader.read(sample.val.images[i]).digits[0].label == sample.val.labels[i] for i in range(100)]
     assert np.mean(hits) > 0.9
@@ -193,3 +208,25 @@ def test_cli_save_keeps_same_named_images_from_different_folders(onnx_model, inp
     assert code == 0, err
     assert sorted(p.name for p in out.iterdir()) == ["scan-2.jpg", "scan.jpg"]
     assert not np.array_equal(cv2.imread(str(out / "scan.jpg")), cv2.imread(str(out / "scan-2.jpg")))
+
+
+@pytest.mark.slow
+def test_default_recipe_reads_photographed_scenes(tmp_path, sample, capsys):
+    """The whole chain with the defaults (about 3 minutes on 2 cores): train, export, read 120 rendered photos."""
+    from export.cli import export_command
+    from runtime.synth import render_scene
+    from train.cli import train_command
+
+    code, _, err = invoke(train_command, "cnn-train", ["--data", "sample", "--out", tmp_path], capsys)
+    assert code == 0, err
+    code, _, err = invoke(export_command, "cnn-export", [tmp_path / "model.pt", "--onnx", "--out", tmp_path], capsys)
+    assert code == 0, err
+    reader = DigitReader(DigitClassifier(tmp_path / "model.onnx"))
+    rng = np.random.default_rng(99)
+    score = Score()
+    for _ in range(120):
+        scene = render_scene(sample.val.images, sample.val.labels, rng)
+        digits = reader.read(scene.image, "segment").digits
+        score_frame(score, scene, [d.box for d in digits], [d.label for d in digits])
+    assert score.recall >= 0.99 and score.precision >= 0.99
+    assert score.label_accuracy >= 0.975 and score.exact_frames >= 0.9

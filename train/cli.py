@@ -66,8 +66,8 @@ positive = click.IntRange(min=1)
                    "photographed with uneven light, blur, noise and JPEG, cut out again by cnn-run's segmenter), so "
                    "the model reads camera crops as well as it reads MNIST. 0 turns it off.")
 @click.option("--photo-copies", type=positive, default=None,
-              help="Re-photographed copies made of each training digit before training (about 3 ms each). "
-                   "Default: 4 for the offline sample, 1 for full MNIST.")
+              help="Re-photographed copies made of each training digit before training (about 2 ms each, spread "
+                   "over all cores). Default: 4 for the offline sample, 1 for full MNIST.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/train"),
               help="Folder for model.pt, history.json and history.png.")
 def train_command(source, data_dir, arch, epochs, batch_size, lr, seed, device, patience, no_augment, photo_share,
@@ -94,7 +94,7 @@ def train_command(source, data_dir, arch, epochs, batch_size, lr, seed, device, 
     cfg = loop.Config(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed, augment=not no_augment,
                       photo_share=photo_share, photo_copies=photo_copies or photos.default_copies(len(d.train)))
     train_t, val_t = loop.to_tensor(d.train, dev), loop.to_tensor(d.val, dev)
-    photos_t = None
+    photos_t, photo_seconds = None, 0.0
     if cfg.photo_share > 0:
         start = time.perf_counter()
         copies = photos.photo_copies(
@@ -103,8 +103,9 @@ def train_command(source, data_dir, arch, epochs, batch_size, lr, seed, device, 
                                             desc=f"photographing {cfg.photo_copies} copies of each training digit"),
         )
         photos_t = torch.from_numpy(copies).unsqueeze(2).to(dev)
+        photo_seconds = time.perf_counter() - start
         click.echo(f"photos: {copies.shape[0] * copies.shape[1]:,} re-photographed copies in "
-                   f"{time.perf_counter() - start:.0f}s, {100 * cfg.photo_share:.0f}% of each batch")
+                   f"{photo_seconds:.0f}s, {100 * cfg.photo_share:.0f}% of each batch")
     ckpt_path, history_path = out / "model.pt", out / "history.json"
     history: list[loop.EpochRecord] = []
 
@@ -137,7 +138,8 @@ def train_command(source, data_dir, arch, epochs, batch_size, lr, seed, device, 
 
     ckpt = checkpoint.load(ckpt_path)
     best_model = checkpoint.rebuild(ckpt).to(dev)
-    metrics = dict(ckpt["metrics"], train_seconds=round(seconds, 1), epochs_run=len(history))
+    metrics = dict(ckpt["metrics"], train_seconds=round(seconds, 1), photo_seconds=round(photo_seconds, 1),
+                   epochs_run=len(history))
     if d.test is not None:
         _, test_acc, _ = loop.evaluate(best_model, *loop.to_tensor(d.test, dev))
         metrics["test_acc"] = test_acc
@@ -147,7 +149,7 @@ def train_command(source, data_dir, arch, epochs, batch_size, lr, seed, device, 
 
     click.echo(f"best epoch {metrics['best_epoch']}: val acc {100 * metrics['val_acc']:.2f}% on {len(d.val)} "
                f"held-out digits" + (f", test acc {100 * metrics['test_acc']:.2f}%" if "test_acc" in metrics else "")
-               + f"; trained in {seconds:.0f}s")
+               + f"; trained in {seconds:.0f}s" + (f" after {photo_seconds:.0f}s of photos" if photo_seconds else ""))
     click.echo(f"wrote {ckpt_path}, {history_path}, {out / 'history.png'}")
 
 
