@@ -37,16 +37,21 @@ from train import checkpoint, data, models
 HERE = Path(__file__).resolve().parent
 
 
+def cpuinfo() -> str:
+    """/proc/cpuinfo, or nothing where there is none (not Linux)."""
+    path = Path("/proc/cpuinfo")
+    return path.read_text() if path.exists() else ""
+
+
 def machine() -> str:
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    flags = cpuinfo()
     cpu = next((line.split(":", 1)[1].strip() for line in flags.splitlines() if line.startswith("model name")), platform.processor())
     simd = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "SSE"
     return f"{cpu}, {os.cpu_count()} cores, {simd}, {platform.system()} {platform.machine()}, Python {platform.python_version()}, torch {torch.__version__}"
 
 
 def cpu_ghz() -> float:
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    mhz = [float(line.split(":")[1]) for line in info.splitlines() if line.startswith("cpu MHz")]
+    mhz = [float(line.split(":")[1]) for line in cpuinfo().splitlines() if line.startswith("cpu MHz")]
     return (max(mhz) if mhz else 2000.0) / 1000
 
 

@@ -73,8 +73,7 @@ def place(digit: np.ndarray, height: int, angle: float) -> np.ndarray:
 
 
 def render_scene(
-    digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, size: tuple[int, int] = (640, 480), count: int | None = None,
-    look: Look = Look(),
+    digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, size: tuple[int, int] = (640, 480), count: int | None = None
 ) -> Scene:
     """One scene from a pool of uint8 [N, 28, 28] white-on-black digits."""
     w, h = size
@@ -100,7 +99,7 @@ def render_scene(
             bx, by, bw, bh = cv2.boundingRect((tile > 0.25).astype(np.uint8))
             boxes.append((x0 + bx, y0 + by, bw, bh))
             truth.append(int(labels[i]))
-    return Scene(photograph(ink, rng, look), boxes, truth)
+    return Scene(photograph(ink, rng), boxes, truth)
 
 
 def iou(a: Box, b: Box) -> float:

@@ -83,6 +83,4 @@ def photo_copies(
             parts = list(progress(pool.map(_photograph_chunk, chunks, repeat(copies), seeds), len(chunks)))
     else:
         parts = list(progress(map(_photograph_chunk, chunks, repeat(copies), seeds), len(chunks)))
-    if not parts:
-        return np.empty((0, copies, INPUT_SIZE, INPUT_SIZE), np.float32)
     return np.concatenate(parts)
