@@ -177,19 +177,22 @@ def find_digits(
         cv2.drawContours(mask, [contours[i] for i in blob.members], -1, 1, cv2.FILLED, offset=(-x, -y))
         mask = cv2.dilate(mask, _CLOSE_KERNEL)
         # Ink below the blob's own level is the blur halo of a photo, which MNIST strokes do not have.
-        crops[k] = frame_digit(saturate(cv2.subtract(ink[y : y + h, x : x + w], weak) * mask, p.ink_level), box_size, input_size)
+        digit = saturate(cv2.subtract(ink[y : y + h, x : x + w], weak) * mask, p.ink_level)
+        crops[k] = frame_digit(digit, box_size, input_size)
     return [b.box for b in blobs], crops
 
 
 def saturate(ink: np.ndarray, level: float) -> np.ndarray:
     """Scale ink so its `level` quantile becomes 255, clipping above: the saturated stroke cores of MNIST.
 
-    MNIST strokes are full white across most of their width (half their ink
-    pixels are above 0.87); a photographed stroke peaks along a thin ridge, so
-    scaling by the peak alone gave crops about half that bright, and thinner.
-    With this, a model trained without re-photographed digits read scenes as
-    well as one trained with them, and a wider model's gains on clean digits
-    carried over to scenes.
+    48% of an MNIST digit's ink pixels are above 0.9; a photographed stroke
+    peaks along a thin ridge, so scaling by the peak alone left 16% of a
+    crop's ink that bright, and the model read a thinner, dimmer digit than it
+    was trained on. On 4 cross-validation folds (3,417 scene digits) a 2x
+    wider model read scenes at 98.89% with peak scaling and 99.27% with this,
+    at about the same clean accuracy (99.30%, 99.25%): gains on MNIST carry
+    over to photos only once the crops look like MNIST. (That model takes
+    66 µs a digit in ONNX Runtime, over the 40 µs target: not the default.)
     """
     counts = np.cumsum(cv2.calcHist([ink], [0], None, [255], [1, 256]).ravel())
     if level <= 0 or counts[-1] == 0:
