@@ -10,8 +10,9 @@ from onnx import TensorProto, helper
 
 from runtime import DigitClassifier, DigitReader, ModelError, segment
 from runtime.cli import run_command
+from runtime.preprocess import frame_digit
 from runtime.segment import find_digits, reading_order
-from runtime.synth import Score, score_frame
+from runtime.synth import Score, photograph, place, score_frame
 from tests.conftest import invoke
 
 
@@ -236,9 +237,6 @@ def test_crops_of_photographed_digits_look_like_the_mnist_digit(sample):
     # Two ways a crop drifted from MNIST: strokes scaled by their thin peak came out dim (2% of
     # one crop's ink at full strength, against 48% in MNIST), and the inside of a large thick
     # digit passed for paper (a crop 0.18 away from its digit on average, against 0.09 now).
-    from runtime.preprocess import frame_digit
-    from runtime.synth import photograph, place
-
     rng = np.random.default_rng(0)
     for digit in sample.val.images[:40]:
         for height in (50, 90, 140):
