@@ -139,7 +139,8 @@ def test_weight_only_int8_is_small_and_folds_back_to_the_fp32_graph(trained, tmp
     assert count[onnx.TensorProto.INT8] > 20 * count[onnx.TensorProto.FLOAT]  # floats left: biases and scales
     assert DigitClassifier(int8).info.quantization.startswith("int8-weights")
     report = json.loads((tmp_path / "export_report.json").read_text())
-    assert report["formats"]["onnx-int8"]["top1_agreement"] == 1.0
+    int8_result = report["formats"]["onnx-int8"]
+    assert int8_result["passed"] and int8_result["top1_agreement"] >= parity.INT8_MIN_AGREEMENT  # the gate, not a lucky 100%
 
     def optimized_ops(path):
         options = ort.SessionOptions()
