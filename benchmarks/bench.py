@@ -27,12 +27,12 @@ from onnx import TensorProto, helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from export import formats, parity, quantize
-from export.timing import median_seconds
-from runtime import DigitClassifier, DigitReader
-from runtime.convention import INPUT_SIZE
-from runtime.synth import Score, render_scene, score_frame
-from train import checkpoint, data, models
+from digit_cnn_edge.export import formats, parity, quantize
+from digit_cnn_edge.export.timing import median_seconds
+from digit_cnn_edge.runtime import DigitClassifier, DigitReader
+from digit_cnn_edge.runtime.convention import INPUT_SIZE
+from digit_cnn_edge.train.synth import Score, render_scene, score_frame
+from digit_cnn_edge.train import checkpoint, data, models
 
 HERE = Path(__file__).resolve().parent
 
@@ -57,7 +57,7 @@ def cpu_ghz() -> float:
 
 def train(arch: str, out: Path) -> Path:
     """Train with the CLI's defaults, as a user would; the checkpoint records the time it took."""
-    cmd = [sys.executable, "-c", "from train.cli import train_main; train_main()", "--data", "sample", "--arch", arch, "--out", str(out)]
+    cmd = [sys.executable, "-c", "from digit_cnn_edge.train.cli import train_main; train_main()", "--data", "sample", "--arch", arch, "--out", str(out)]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return out / "model.pt"
 

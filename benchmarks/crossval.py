@@ -30,10 +30,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from runtime.segment import find_digits
-from runtime.synth import Score, render_scene, score_frame
-from train import data
-from train.loop import Config
+from digit_cnn_edge.runtime.segment import find_digits
+from digit_cnn_edge.train.synth import Score, render_scene, score_frame
+from digit_cnn_edge.train import data
+from digit_cnn_edge.train.loop import Config
 
 HERE = Path(__file__).resolve().parent
 
@@ -67,7 +67,7 @@ def read_scenes(model, digits: np.ndarray, labels: np.ndarray, n: int, seed: int
 def run_fold(arch: str, fold: int, k: int, seed: int, epochs: int | None, photo_share: float, scenes: int) -> dict:
     import torch
 
-    from train import loop, models, photos
+    from digit_cnn_edge.train import loop, models, photos
 
     torch.set_num_threads(1)
     images, labels = data.load_sample_arrays()

@@ -9,10 +9,10 @@ import click
 import numpy as np
 import torch
 
-from export import formats, parity, quantize
-from runtime.cli_common import entry_point
-from runtime.files import atomic_path, writable_dir
-from train import checkpoint, data
+from digit_cnn_edge.export import formats, parity, quantize
+from digit_cnn_edge.runtime.cli_common import entry_point
+from digit_cnn_edge.runtime.files import atomic_path, writable_dir
+from digit_cnn_edge.train import checkpoint, data
 
 FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx", "torchscript": "model.ts", "pt2": "model.pt2"}
 

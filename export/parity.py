@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from export.timing import median_seconds
-from runtime import DigitClassifier
-from runtime.convention import INPUT_SIZE
+from digit_cnn_edge.export.timing import median_seconds
+from digit_cnn_edge.runtime import DigitClassifier
+from digit_cnn_edge.runtime.convention import INPUT_SIZE
 
 Logits = Callable[[np.ndarray], np.ndarray]
 

@@ -31,9 +31,9 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 
-from export import parity
-from export.formats import save_onnx, set_metadata
-from runtime import convention as cv
+from digit_cnn_edge.export import parity
+from digit_cnn_edge.export.formats import save_onnx, set_metadata
+from digit_cnn_edge.runtime import convention as cv
 
 LATENCY_SLACK = 1.05  # a quantized candidate within 5% of FP32 latency counts as "not slower" (timer noise)
 DYNAMIC_OP_SETS: tuple[tuple[str, ...], ...] = (("MatMul", "Gemm"), ("Conv", "MatMul", "Gemm"))

@@ -6,7 +6,7 @@ Apps use :class:`DigitClassifier` on 28x28 digits or whole images and
 
 __version__ = "0.1.0"
 
-from runtime.classifier import DigitClassifier, ModelError
-from runtime.reader import Digit, DigitReader, Reading
+from digit_cnn_edge.runtime.classifier import DigitClassifier, ModelError
+from digit_cnn_edge.runtime.reader import Digit, DigitReader, Reading
 
 __all__ = ["Digit", "DigitClassifier", "DigitReader", "ModelError", "Reading", "__version__"]

@@ -10,12 +10,12 @@ import click
 import cv2
 import numpy as np
 
-from runtime.classifier import DigitClassifier, ModelError
-from runtime.cli_common import entry_point
-from runtime.draw import annotate
-from runtime.files import atomic_path, temp_sibling, writable_dir
-from runtime.reader import MODES, DigitReader
-from runtime.sources import Source, SourceError, expand, frames
+from digit_cnn_edge.runtime.classifier import DigitClassifier, ModelError
+from digit_cnn_edge.runtime.cli_common import entry_point
+from digit_cnn_edge.runtime.draw import annotate
+from digit_cnn_edge.runtime.files import atomic_path, temp_sibling, writable_dir
+from digit_cnn_edge.runtime.reader import MODES, DigitReader
+from digit_cnn_edge.runtime.sources import Source, SourceError, expand, frames
 
 QUIT_KEYS = (ord("q"), ord("Q"), 27)
 DEFAULT_FPS = 25.0  # for annotated copies of captures that do not report a frame rate

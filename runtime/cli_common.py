@@ -1,5 +1,6 @@
 """What every console script shares: one-line errors, clean Ctrl-C."""
 
+import importlib.util
 import sys
 from collections.abc import Callable
 
@@ -30,3 +31,16 @@ def run_cli(command: click.Command, prog: str, argv: list[str] | None = None) ->
 def entry_point(command: click.Command, prog: str) -> Callable[[], None]:
     """A zero-argument function for [project.scripts]."""
     return lambda: run_cli(command, prog)
+
+
+def needs_extra(prog: str, extra: str, modules: tuple[str, ...]) -> None:
+    """Exit 2 with one line when an optional dependency group is not installed.
+
+    The base install is the runtime alone, so `cnn-train` and `cnn-export` can
+    be on the PATH without torch; they say which extra to install instead of
+    ending in an import traceback.
+    """
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        click.echo(f"{prog}: error: needs {', '.join(missing)}: pip install 'digit-cnn-edge[{extra}]'", err=True)
+        sys.exit(2)

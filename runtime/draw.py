@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 
-from runtime.reader import Reading
+from digit_cnn_edge.runtime.reader import Reading
 
 
 def annotate(image: np.ndarray, reading: Reading, fps: float | None = None) -> np.ndarray:

@@ -8,7 +8,7 @@ be framed the same way, or accuracy drops by several points on real photos.
 import cv2
 import numpy as np
 
-from runtime.convention import BOX_SIZE, INPUT_SIZE
+from digit_cnn_edge.runtime.convention import BOX_SIZE, INPUT_SIZE
 
 
 def frame_digit(ink: np.ndarray, box: int = BOX_SIZE, size: int = INPUT_SIZE) -> np.ndarray:

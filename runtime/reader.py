@@ -4,8 +4,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runtime.classifier import DigitClassifier
-from runtime.segment import Box, Params, find_digits
+from digit_cnn_edge.runtime.classifier import DigitClassifier
+from digit_cnn_edge.runtime.segment import Box, Params, find_digits
 
 MODES = ("auto", "single", "segment")
 SINGLE_MAX_SIDE = 64

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from runtime.convention import BOX_SIZE, INPUT_SIZE
-from runtime.preprocess import frame_digit, to_gray
+from digit_cnn_edge.runtime.convention import BOX_SIZE, INPUT_SIZE
+from digit_cnn_edge.runtime.preprocess import frame_digit, to_gray
 
 Box = tuple[int, int, int, int]  # x, y, w, h
 

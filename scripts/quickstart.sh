@@ -12,7 +12,7 @@ cnn-train --data sample --out "$OUT"
 echo "== 2/4 export: ONNX FP32 + int8 + TorchScript, parity-checked"
 cnn-export "$OUT/model.pt" --quantize weights
 echo "== 3/4 render example images from digits the model never saw"
-python -m train.examples "$OUT/examples"
+python -m digit_cnn_edge.train.examples "$OUT/examples"
 echo "== 4/4 read them with the light runtime (ONNX Runtime + OpenCV, no torch)"
 cnn-run "$OUT/model.onnx" "$OUT/examples" --save "$OUT/annotated"
 echo "annotated copies in $OUT/annotated; try: cnn-run $OUT/model.onnx 0 --show   (webcam)"

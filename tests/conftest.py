@@ -5,12 +5,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runtime.cli_common import run_cli
+from digit_cnn_edge.runtime.cli_common import run_cli
 
 
 @pytest.fixture(scope="session")
 def sample():
-    from train import data
+    from digit_cnn_edge.train import data
 
     return data.load_sample(seed=0)
 
@@ -29,7 +29,7 @@ def trained(tmp_path_factory) -> Path:
 
     Without re-photographed copies, which would take longer than the training.
     """
-    from train.cli import train_command
+    from digit_cnn_edge.train.cli import train_command
 
     out = tmp_path_factory.mktemp("train")
     with pytest.raises(SystemExit) as e:
@@ -41,7 +41,7 @@ def trained(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def exported(trained, tmp_path_factory) -> Path:
     """Every format, with static int8, exported from `trained` into one folder."""
-    from export.cli import export_command
+    from digit_cnn_edge.export.cli import export_command
 
     out = tmp_path_factory.mktemp("export")
     with pytest.raises(SystemExit) as e:
@@ -57,7 +57,7 @@ def onnx_model(exported) -> Path:
 
 @pytest.fixture(scope="session")
 def scenes(sample):
-    from runtime.synth import render_scene
+    from digit_cnn_edge.train.synth import render_scene
 
     rng = np.random.default_rng(7)
     return [render_scene(sample.val.images, sample.val.labels, rng) for _ in range(40)]

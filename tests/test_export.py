@@ -8,12 +8,12 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from export import formats, parity
-from export.cli import export_command
-from runtime import DigitClassifier
-from runtime import convention as cv
+from digit_cnn_edge.export import formats, parity
+from digit_cnn_edge.export.cli import export_command
+from digit_cnn_edge.runtime import DigitClassifier
+from digit_cnn_edge.runtime import convention as cv
 from tests.conftest import invoke
-from train import checkpoint, models
+from digit_cnn_edge.train import checkpoint, models
 
 
 def test_onnx_is_one_valid_file_with_the_contract(exported):

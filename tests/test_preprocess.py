@@ -1,8 +1,8 @@
 import cv2
 import numpy as np
 
-from runtime.convention import BOX_SIZE, INPUT_SIZE
-from runtime.preprocess import frame_digit, ink_of, light_background, prepare_single, to_gray
+from digit_cnn_edge.runtime.convention import BOX_SIZE, INPUT_SIZE
+from digit_cnn_edge.runtime.preprocess import frame_digit, ink_of, light_background, prepare_single, to_gray
 
 
 def _stroke_image(h: int, w: int, light_paper: bool) -> np.ndarray:

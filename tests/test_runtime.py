@@ -8,11 +8,11 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from runtime import DigitClassifier, DigitReader, ModelError, segment
-from runtime.cli import run_command
-from runtime.preprocess import frame_digit
-from runtime.segment import find_digits, reading_order
-from runtime.synth import Score, photograph, place, score_frame
+from digit_cnn_edge.runtime import DigitClassifier, DigitReader, ModelError, segment
+from digit_cnn_edge.runtime.cli import run_command
+from digit_cnn_edge.runtime.preprocess import frame_digit
+from digit_cnn_edge.runtime.segment import find_digits, reading_order
+from digit_cnn_edge.train.synth import Score, photograph, place, score_frame
 from tests.conftest import invoke
 
 
@@ -92,7 +92,7 @@ def test_broken_strokes_merge_into_one_digit():
 
 
 def test_a_small_fragment_beside_a_digit_joins_it_but_a_neighbouring_digit_does_not(sample):
-    from runtime.synth import place
+    from digit_cnn_edge.train.synth import place
 
     page = np.zeros((220, 360), np.float32)
     digit = place(sample.val.images[300], 80, 0.0)  # a real digit, 80 px tall
@@ -175,7 +175,7 @@ def test_cli_saves_annotated_images_and_video(onnx_model, inputs, tmp_path, caps
 
 
 def test_runtime_never_imports_torch(onnx_model, inputs):
-    code = ("import sys; from runtime.cli import run_command; from runtime.cli_common import run_cli\n"
+    code = ("import sys; from digit_cnn_edge.runtime.cli import run_command; from digit_cnn_edge.runtime.cli_common import run_cli\n"
             "try:\n    run_cli(run_command, 'cnn-run', sys.argv[1:])\nexcept SystemExit as e:\n    code = e.code\n"
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'onnx'))\n"
             "print('HEAVY', bad, 'EXIT', code)")
@@ -214,9 +214,9 @@ def test_cli_save_keeps_same_named_images_from_different_folders(onnx_model, inp
 @pytest.mark.slow
 def test_default_recipe_reads_photographed_scenes(tmp_path, sample, capsys):
     """The whole chain with the defaults (about 3 minutes on 2 cores): train, export, read 120 rendered photos."""
-    from export.cli import export_command
-    from runtime.synth import render_scene
-    from train.cli import train_command
+    from digit_cnn_edge.export.cli import export_command
+    from digit_cnn_edge.train.synth import render_scene
+    from digit_cnn_edge.train.cli import train_command
 
     code, _, err = invoke(train_command, "cnn-train", ["--data", "sample", "--out", tmp_path], capsys)
     assert code == 0, err

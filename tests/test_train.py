@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from tests.conftest import invoke
-from train import checkpoint, data, models
-from train.cli import eval_command, train_command
+from digit_cnn_edge.train import checkpoint, data, models
+from digit_cnn_edge.train.cli import eval_command, train_command
 
 
 def test_sample_split_is_stratified_disjoint_and_repeatable(sample):
@@ -132,7 +132,7 @@ def test_eval_rejects_a_foreign_checkpoint(tmp_path, capsys):
 
 def test_ctrl_c_keeps_the_best_checkpoint(tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-c", "from train.cli import train_main; train_main()",
+    cmd = [sys.executable, "-c", "from digit_cnn_edge.train.cli import train_main; train_main()",
            "--data", "sample", "--epochs", "50", "--photo-share", "0", "--out", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=os.getcwd(), env=dict(os.environ, PYTHONPATH=os.getcwd()))
@@ -149,7 +149,7 @@ def test_ctrl_c_keeps_the_best_checkpoint(tmp_path):
 
 
 def test_early_stopping_keeps_the_best_epoch_and_stops_after_patience(sample):
-    from train import loop
+    from digit_cnn_edge.train import loop
 
     dev = torch.device("cpu")
     train = loop.to_tensor(data.Split(sample.train.images[:256], sample.train.labels[:256]), dev)
@@ -164,7 +164,7 @@ def test_early_stopping_keeps_the_best_epoch_and_stops_after_patience(sample):
 
 def test_rephotographed_digits_are_framed_like_mnist_and_keep_their_identity(sample):
     """A copy is a camera crop of its own digit: MNIST framing, softened, and closer to its original than to others."""
-    from train import photos
+    from digit_cnn_edge.train import photos
 
     originals = sample.val.images[::10]  # 50 digits, 5 of each class
     copies = photos.photo_copies(originals, copies=2, seed=0)
@@ -189,7 +189,7 @@ def test_rephotographed_digits_are_framed_like_mnist_and_keep_their_identity(sam
 
 
 def test_photo_share_sets_how_much_of_each_batch_is_swapped():
-    from train import loop
+    from digit_cnn_edge.train import loop
 
     gen = torch.Generator().manual_seed(0)
     x = torch.zeros(2000, 1, 28, 28)
@@ -203,7 +203,7 @@ def test_photo_share_sets_how_much_of_each_batch_is_swapped():
 
 
 def test_photo_copies_do_not_depend_on_the_number_of_workers(sample):
-    from train import photos
+    from digit_cnn_edge.train import photos
 
     digits = sample.train.images[: photos.CHUNK + 40]  # two chunks
     one = photos.photo_copies(digits, copies=1, seed=3, workers=1)

@@ -9,10 +9,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from runtime.cli_common import entry_point
-from runtime.convention import LABELS
-from runtime.files import atomic_path, writable_dir
-from train import checkpoint, data, loop, models, photos, plots
+from digit_cnn_edge.runtime.cli_common import entry_point
+from digit_cnn_edge.runtime.convention import LABELS
+from digit_cnn_edge.runtime.files import atomic_path, writable_dir
+from digit_cnn_edge.train import checkpoint, data, loop, models, photos, plots
 
 
 def pick_device(name: str) -> torch.device:

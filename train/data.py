@@ -13,9 +13,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from runtime.convention import INPUT_SIZE, LABELS
-from runtime.preprocess import prepare_single
-from runtime.sources import IMAGE_SUFFIXES
+from digit_cnn_edge.runtime.convention import INPUT_SIZE, LABELS
+from digit_cnn_edge.runtime.preprocess import prepare_single
+from digit_cnn_edge.runtime.sources import IMAGE_SUFFIXES
 
 SOURCES = ("auto", "mnist", "sample", "folder")
 

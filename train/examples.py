@@ -1,6 +1,6 @@
 """Example images for the quick start, made from validation digits the model never trained on.
 
-`python -m train.examples DIR` writes a single enlarged digit and a multi-digit
+`python -m digit_cnn_edge.train.examples DIR` writes a single enlarged digit and a multi-digit
 "photo" and prints what each shows, so the reader can compare with cnn-run.
 """
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from runtime.synth import render_scene
-from train.data import load_sample
+from digit_cnn_edge.train.synth import render_scene
+from digit_cnn_edge.train.data import load_sample
 
 
 def write_examples(out: Path, seed: int = 3) -> dict[str, str]:

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from train.data import Split
+from digit_cnn_edge.train.data import Split
 
 
 @dataclass

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from runtime.convention import INPUT_SIZE
+from digit_cnn_edge.runtime.convention import INPUT_SIZE
 
 MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081

@@ -20,9 +20,9 @@ from itertools import repeat
 import cv2
 import numpy as np
 
-from runtime.convention import INPUT_SIZE
-from runtime.segment import find_digits
-from runtime.synth import Look, photograph, place
+from digit_cnn_edge.runtime.convention import INPUT_SIZE
+from digit_cnn_edge.runtime.segment import find_digits
+from digit_cnn_edge.train.synth import Look, photograph, place
 
 LOOK = Look(paper=(150, 245), pen=(10, 100), shade=0.35, noise=(1, 9), blur=1.5, jpeg=(35, 95))
 HEIGHTS = (24, 140)  # ink height in the photo, pixels; drawn log-uniformly

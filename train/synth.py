@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from runtime.segment import Box
+from digit_cnn_edge.runtime.segment import Box
 
 
 @dataclass
