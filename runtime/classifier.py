@@ -27,6 +27,10 @@ _LOAD_ERRORS = (
 )
 
 
+DEFAULT_MODEL = Path(__file__).with_name("digits.onnx")
+"""The model the runtime ships: `cnn-train` + `cnn-export --quantize weights` with the defaults (README)."""
+
+
 class ModelError(ValueError):
     """The model file is missing, unreadable, or not a 28x28 digit classifier of ours."""
 
@@ -76,8 +80,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 class DigitClassifier:
     """A digit model ready to run: `predict` on framed 28x28 digits, `classify_images` on whole images."""
 
-    def __init__(self, path: str | Path, threads: int = 1) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | Path | None = None, threads: int = 1) -> None:
+        self.path = Path(path) if path is not None else DEFAULT_MODEL
         if not self.path.is_file():
             raise ModelError(f"model not found: {self.path}")
         options = ort.SessionOptions()

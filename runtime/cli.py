@@ -73,8 +73,9 @@ def describe(source: str, index: int | None, text: str, confidences: list[float]
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
-@click.argument("model", type=click.Path(path_type=Path))
 @click.argument("sources", nargs=-1, required=True)
+@click.option("--model", type=click.Path(path_type=Path), default=None,
+              help="An .onnx file from cnn-export. Default: the model shipped with the runtime.")
 @click.option("--mode", type=click.Choice(MODES), default="auto",
               help="single: the whole image is one digit; segment: find every digit; "
                    "auto: single for images up to 64 px a side, else segment.")
@@ -84,17 +85,21 @@ def describe(source: str, index: int | None, text: str, confidences: list[float]
 @click.option("--show", is_flag=True, help="Live window with the overlay and frame rate; q or Esc quits.")
 @click.option("--min-confidence", type=click.FloatRange(0, 1), default=0.0, help="Drop digits read with less confidence.")
 @click.option("--threads", type=click.IntRange(min=1), default=1, help="ONNX Runtime threads.")
-def run_command(model, sources, mode, as_json, save, show, min_confidence, threads):
-    """Read the digits in SOURCES with MODEL (an .onnx file from cnn-export).
+def run_command(sources, model, mode, as_json, save, show, min_confidence, threads):
+    """Read the digits in SOURCES, with the shipped model or --model.
 
     A source is an image file, a folder, a glob ('scans/*.png'), a video file, or a webcam index (0).
 
     \b
     Examples:
-      cnn-run runs/train/model.onnx photo.jpg
-      cnn-run runs/train/model.onnx 'scans/*.png' --json
-      cnn-run runs/train/model.onnx 0 --show
+      cnn-run photo.jpg
+      cnn-run 'scans/*.png' --json
+      cnn-run 0 --show
+      cnn-run --model runs/train/model.onnx clip.mp4 --save out/
     """
+    models_given_as_sources = [s for s in sources if s.lower().endswith(".onnx")]
+    if models_given_as_sources:
+        raise click.UsageError(f"{models_given_as_sources[0]} is a model, not an image: pass it as --model")
     try:
         reader = DigitReader(DigitClassifier(model, threads=threads), min_confidence)
     except ModelError as e:

@@ -14,5 +14,5 @@ cnn-export "$OUT/model.pt" --quantize weights
 echo "== 3/4 render example images from digits the model never saw"
 python -m digit_cnn_edge.train.examples "$OUT/examples"
 echo "== 4/4 read them with the light runtime (ONNX Runtime + OpenCV, no torch)"
-cnn-run "$OUT/model.onnx" "$OUT/examples" --save "$OUT/annotated"
-echo "annotated copies in $OUT/annotated; try: cnn-run $OUT/model.onnx 0 --show   (webcam)"
+cnn-run --model "$OUT/model.onnx" "$OUT/examples" --save "$OUT/annotated"
+echo "annotated copies in $OUT/annotated; try: cnn-run --model $OUT/model.onnx 0 --show   (webcam)"

@@ -129,7 +129,7 @@ def test_model_metadata_is_required(tmp_path):
 
 
 def test_cli_json_lines_follow_the_contract(onnx_model, inputs, capsys):
-    code, out, err = invoke(run_command, "cnn-run", [onnx_model, inputs / "digits", inputs / "scene*.jpg",
+    code, out, err = invoke(run_command, "cnn-run", ["--model", onnx_model, inputs / "digits", inputs / "scene*.jpg",
                                                      inputs / "clip.mp4", "--json"], capsys)
     assert code == 0, err
     records = [json.loads(line) for line in out.splitlines()]
@@ -149,7 +149,7 @@ def test_cli_json_lines_follow_the_contract(onnx_model, inputs, capsys):
 
 def test_cli_bad_inputs_fail_alone(onnx_model, inputs, capsys):
     bad = ["empty.png", "corrupt.jpg", "broken.mp4", "nothing", "missing.png", "*.nomatch"]
-    code, out, err = invoke(run_command, "cnn-run", [onnx_model, *[inputs / b for b in bad], inputs / "scene0.jpg", "7"], capsys)
+    code, out, err = invoke(run_command, "cnn-run", ["--model", onnx_model, *[inputs / b for b in bad], inputs / "scene0.jpg", "7"], capsys)
     assert code == 1
     lines = err.strip().splitlines()
     assert len(lines) == len(bad) + 1 and "Traceback" not in err
@@ -160,12 +160,12 @@ def test_cli_bad_inputs_fail_alone(onnx_model, inputs, capsys):
 
 
 def test_cli_rejects_a_model_that_is_not_a_digit_classifier(inputs, capsys, tmp_path):
-    code, _, err = invoke(run_command, "cnn-run", [tmp_path / "none.onnx", inputs / "scene0.jpg"], capsys)
+    code, _, err = invoke(run_command, "cnn-run", ["--model", tmp_path / "none.onnx", inputs / "scene0.jpg"], capsys)
     assert code != 0 and "model not found" in err and len(err.strip().splitlines()) == 1
 
 
 def test_cli_saves_annotated_images_and_video(onnx_model, inputs, tmp_path, capsys):
-    code, _, err = invoke(run_command, "cnn-run", [onnx_model, inputs / "scene0.jpg", inputs / "clip.mp4",
+    code, _, err = invoke(run_command, "cnn-run", ["--model", onnx_model, inputs / "scene0.jpg", inputs / "clip.mp4",
                                                    "--save", tmp_path], capsys)
     assert code == 0, err
     assert cv2.imread(str(tmp_path / "scene0.jpg")).shape == (480, 640, 3)
@@ -179,7 +179,7 @@ def test_runtime_never_imports_torch(onnx_model, inputs):
             "try:\n    run_cli(run_command, 'cnn-run', sys.argv[1:])\nexcept SystemExit as e:\n    code = e.code\n"
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'onnx'))\n"
             "print('HEAVY', bad, 'EXIT', code)")
-    done = subprocess.run([sys.executable, "-c", code, str(onnx_model), str(inputs / "scene0.jpg"), str(inputs / "clip.mp4")],
+    done = subprocess.run([sys.executable, "-c", code, "--model", str(onnx_model), str(inputs / "scene0.jpg"), str(inputs / "clip.mp4")],
                           capture_output=True, text=True, check=False)
     assert "HEAVY [] EXIT 0" in done.stdout, done.stdout + done.stderr
 
@@ -205,7 +205,7 @@ def test_cli_save_keeps_same_named_images_from_different_folders(onnx_model, inp
         (tmp_path / sub).mkdir()
         (tmp_path / sub / "scan.jpg").write_bytes((inputs / f"scene{'01'[sub == 'b']}.jpg").read_bytes())
     out = tmp_path / "out"
-    code, _, err = invoke(run_command, "cnn-run", [onnx_model, tmp_path / "a", tmp_path / "b", "--save", out], capsys)
+    code, _, err = invoke(run_command, "cnn-run", ["--model", onnx_model, tmp_path / "a", tmp_path / "b", "--save", out], capsys)
     assert code == 0, err
     assert sorted(p.name for p in out.iterdir()) == ["scan-2.jpg", "scan.jpg"]
     assert not np.array_equal(cv2.imread(str(out / "scan.jpg")), cv2.imread(str(out / "scan-2.jpg")))
