@@ -34,7 +34,29 @@ def test_every_architecture_maps_digits_to_ten_logits():
 def test_default_is_cheaper_than_the_tutorial_simple_model():
     simple = 28 * 28 * 32 * 9 + 14 * 14 * 64 * 32 * 9 + 3136 * 128 + 128 * 10
     assert models.multiply_adds(models.simple()) == simple
-    assert models.multiply_adds(models.build(models.DEFAULT_ARCH)) < simple / 3
+    assert models.multiply_adds(models.build(models.DEFAULT_ARCH)) < simple / 2  # the latency budget: half of simple's
+    assert models.multiply_adds(models.build("edge", width=8, hidden=64)) < simple / 6  # the faster model, one flag away
+
+
+def test_tutorial_models_have_the_tutorials_layer_shapes():
+    def shapes(model):
+        return [tuple(p.shape) for name, p in model.named_parameters() if name.endswith("weight") and p.dim() > 1]
+
+    assert shapes(models.build("deeper")) == [(16, 1, 3, 3), (32, 16, 3, 3), (64, 32, 3, 3), (128, 576), (10, 128)]
+    assert shapes(models.build("batchnorm")) == [(32, 1, 3, 3), (64, 32, 3, 3), (128, 3136), (10, 128)]
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in models.build("batchnorm").modules()) == 2
+    assert sum(isinstance(m, torch.nn.Dropout) and m.p == 0.5 for m in models.build("deeper").modules()) == 1
+
+
+def test_architecture_arguments_are_checked_and_recorded(tmp_path, capsys):
+    code, _, err = invoke(train_command, "cnn-train", ["--arch", "simple", "--width", "8", "--out", tmp_path], capsys)
+    assert code == 2 and "takes no width" in err and len(err.strip().splitlines()) == 1
+    code, _, err = invoke(train_command, "cnn-train", ["--width", "8", "--hidden", "32", "--epochs", "1", "--photo-share", "0",
+                                                      "--out", tmp_path], capsys)
+    assert code == 0, err
+    ckpt = checkpoint.load(tmp_path / "model.pt")
+    assert ckpt["arch_args"] == {"width": 8, "hidden": 32, "dropout": 0.3}
+    assert checkpoint.rebuild(ckpt)[-1].in_features == 32
 
 
 def test_folder_source_reads_any_paper_colour(tmp_path, sample):

@@ -52,6 +52,9 @@ positive = click.IntRange(min=1)
               help="MNIST folder (default ./data), or the root of a folder dataset.")
 @click.option("--arch", type=click.Choice(list(models.ARCHITECTURES)), default=models.DEFAULT_ARCH,
               help="edge: this project's default; simple, tiny: the tutorials' models as written.")
+@click.option("--width", type=positive, default=None,
+              help="edge: channels of the first conv (then 2x and 4x). Default: the architecture's own.")
+@click.option("--hidden", type=positive, default=None, help="edge: units of the hidden layer. Default: the architecture's own.")
 @click.option("--epochs", type=positive, default=loop.Config.epochs, help="Maximum number of passes over the training data.")
 @click.option("--batch-size", type=positive, default=loop.Config.batch_size)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=loop.Config.lr,
@@ -70,7 +73,7 @@ positive = click.IntRange(min=1)
                    "over all cores). Default: 4 for the offline sample, 1 for full MNIST.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/train"),
               help="Folder for model.pt, history.json and history.png.")
-def train_command(source, data_dir, arch, epochs, batch_size, lr, seed, device, patience, no_augment, photo_share,
+def train_command(source, data_dir, arch, width, hidden, epochs, batch_size, lr, seed, device, patience, no_augment, photo_share,
                   photo_copies, out):
     """Train a digit CNN and write its checkpoint (the best epoch on validation).
 
@@ -86,9 +89,14 @@ def train_command(source, data_dir, arch, epochs, batch_size, lr, seed, device, 
     sizes = ", ".join(f"{k} {v}" for k, v in d.describe()["sizes"].items())
     click.echo(f"data: {d.source} ({d.details.get('origin')}): {sizes}")
 
+    arch_args = {k: v for k, v in {"width": width, "hidden": hidden}.items() if v is not None}
+    try:
+        arch_args = models.resolved_arguments(arch, arch_args)
+    except KeyError as e:
+        raise click.BadParameter(str(e).strip("'\""), param_hint="--width/--hidden") from None
     torch.manual_seed(seed)
-    model = models.build(arch)
-    click.echo(f"model: {arch}, {models.multiply_adds(model):,} multiply-adds, "
+    model = models.build(arch, **arch_args)
+    click.echo(f"model: {arch} {arch_args or ''}, {models.multiply_adds(model):,} multiply-adds, "
                f"{sum(p.numel() for p in model.parameters()):,} parameters; device {dev}")
     model.to(dev)
     cfg = loop.Config(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed, augment=not no_augment,
@@ -122,7 +130,7 @@ def train_command(source, data_dir, arch, epochs, batch_size, lr, seed, device, 
                    f"val acc {100 * record.val_acc:.2f}%  ({record.seconds:.1f}s){mark}")
         if is_best:
             metrics = {"best_epoch": record.epoch, "val_acc": record.val_acc, "val_loss": record.val_loss}
-            checkpoint.save(checkpoint.make(model, arch, {}, d.describe(), metrics, vars(cfg)), ckpt_path)
+            checkpoint.save(checkpoint.make(model, arch, arch_args, d.describe(), metrics, vars(cfg)), ckpt_path)
         write_json(loop.history_dicts(history), history_path)
 
     start = time.perf_counter()
