@@ -49,6 +49,23 @@ def light_background(gray: np.ndarray) -> bool:
     return float(np.median(border)) > float(gray.mean())
 
 
+MIN_CONTRAST = 32
+"""8-bit levels between paper and ink below which an image holds no digit (blank paper, a flat frame, sensor noise)."""
+
+
+def has_ink(gray: np.ndarray) -> bool:
+    """Whether a single-digit image has any writing at all: its ink must stand out from its paper.
+
+    The spread between the 0.5th and 99.5th percentile ignores a few hot pixels;
+    blank and flat images (1x1, all black, all white, noise of a few levels)
+    have none, and must read as no digit rather than as the model's favourite.
+    """
+    if gray.size < 4:
+        return False
+    lo, hi = np.percentile(gray, (0.5, 99.5))
+    return float(hi) - float(lo) >= MIN_CONTRAST
+
+
 def ink_of(gray: np.ndarray) -> np.ndarray:
     """White-on-black ink of a single-digit image: invert light paper, drop the background level."""
     if light_background(gray):

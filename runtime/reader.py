@@ -5,7 +5,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from digit_cnn_edge.runtime.classifier import DigitClassifier
-from digit_cnn_edge.runtime.segment import Box, Params, find_digits
+from digit_cnn_edge.runtime.preprocess import has_ink, to_gray
+from digit_cnn_edge.runtime.segment import Box, Params, find_digits, reading_lines
 
 MODES = ("auto", "single", "segment")
 SINGLE_MAX_SIDE = 64
@@ -17,19 +18,24 @@ class Digit:
     label: int
     confidence: float
     box: Box
+    line: int = 0  # 0 is the top line
 
     def as_dict(self) -> dict:
-        return {"label": self.label, "confidence": round(self.confidence, 4), "box": list(self.box)}
+        return {"label": self.label, "confidence": round(self.confidence, 4), "box": list(self.box), "line": self.line}
 
 
 @dataclass(frozen=True)
 class Reading:
-    digits: list[Digit]
+    digits: list[Digit]  # in reading order: lines top to bottom, each left to right
     mode: str  # the mode actually used (auto resolves to single or segment)
 
     @property
     def text(self) -> str:
-        return "".join(str(d.label) for d in self.digits)
+        """The labels of each line joined, lines separated by one space: "264 790"."""
+        lines: dict[int, str] = {}
+        for d in self.digits:
+            lines[d.line] = lines.get(d.line, "") + str(d.label)
+        return " ".join(lines[k] for k in sorted(lines))
 
     def as_dict(self) -> dict:
         return {"digits": [d.as_dict() for d in self.digits], "text": self.text}
@@ -44,9 +50,15 @@ class DigitReader:
         self.params = params or Params()
 
     def _digits(self, boxes: list[Box], idx: np.ndarray, probs: np.ndarray) -> list[Digit]:
+        """Digits read confidently enough, numbered by line after the unsure ones are gone."""
         labels = self.classifier.labels
-        out = [Digit(int(labels[i]), float(probs[k, i]), box) for k, (i, box) in enumerate(zip(idx, boxes))]
-        return [d for d in out if d.confidence >= self.min_confidence]
+        kept = [(int(labels[i]), float(probs[k, i]), box) for k, (i, box) in enumerate(zip(idx, boxes))
+                if probs[k, i] >= self.min_confidence]
+        lines = reading_lines([box for _, _, box in kept])
+        return [Digit(*kept[i], line=n) for n, line in enumerate(lines) for i in line]
+
+    def _confidence(self, crops: np.ndarray) -> np.ndarray:
+        return self.classifier.predict(crops)[1].max(axis=1)
 
     def read(self, image: np.ndarray, mode: str = "auto") -> Reading:
         if mode not in MODES:
@@ -55,7 +67,9 @@ class DigitReader:
         if mode == "auto":
             mode = "single" if max(h, w) <= SINGLE_MAX_SIDE else "segment"
         if mode == "single":
+            if not has_ink(to_gray(image)):
+                return Reading([], mode)
             return Reading(self._digits([(0, 0, w, h)], *self.classifier.classify_images([image])), mode)
         info = self.classifier.info
-        boxes, crops = find_digits(image, self.params, info.box_size, info.input_size)
+        boxes, crops = find_digits(image, self.params, info.box_size, info.input_size, self._confidence)
         return Reading(self._digits(boxes, *self.classifier.predict(crops)), mode)

@@ -1,24 +1,36 @@
-"""Find the digits in a photo or video frame with classic OpenCV.
+"""Find the digits in a photo or video frame with classic OpenCV, in a few named steps.
 
-1. Ink map: decide whether the ink is darker or lighter than the paper
+0. Working scale: frames are brought to at most `work_side` pixels on their
+   short side, so kernels, the paper estimate and size limits mean the same
+   thing on a 640x480 webcam frame and on a 1920x1080 photo with 300-px digits.
+1. `ink_map`: decide whether the ink is darker or lighter than the paper
    (the skew around the local mean), estimate the paper on an 8x smaller
    frame (a closing or opening wipes out the strokes) and subtract; this
    flattens uneven light and handles dark ink on light paper as well as
-   light on dark. At 8x the 9-pixel kernel spans 72 frame pixels, more
-   than the solid ink of a large, thick digit; at 4x the inside of a
-   110-pixel 8 passed for paper and its crop came out grey.
-2. Binarize the ink map with hysteresis: pixels above half the Otsu level
-   (never below a noise floor) form blobs, and a blob counts only if some of
-   its ink reaches the full level; close small gaps, take external contours.
-3. Merge pieces stacked over one another (a broken 5, a 7 with a gap) and
-   small fragments touching a digit (a pen lift, a detached bar), then
-   drop blobs that are not digits: specks, dots, long lines, anything
+   light on dark. At 8x the 9-pixel kernel spans 72 working pixels, more
+   than the solid ink of a large, thick digit.
+2. `find_pieces`: binarize the ink map with hysteresis (pixels above half
+   the Otsu level, never below a noise floor, form pieces; a piece counts
+   only if some of its ink reaches the full level), close small gaps, take
+   external contours.
+3. `group_pieces`: only a fragment joins a digit. A fragment is a piece under
+   half the height of a piece it touches (a pen lift, a 5's detached bar, a
+   speck). It joins its nearest digit-sized neighbour if the grown box keeps
+   a digit's shape and, when a judge (the classifier) is given, if the merged
+   crop reads about as confidently as the digit alone, all candidates in one
+   batch. Two digit-sized pieces never merge, and a grown box is never grown
+   again, so merges cannot chain.
+4. `is_digit` drops what is not digit-shaped: specks, long lines, anything
    touching the frame's edge.
-4. Each surviving blob is cut from the ink map (other blobs masked out,
-   ink under the weak level subtracted), its strokes brought to full
+5. `frame_piece`: each digit is cut from the ink map (other pieces masked
+   out, ink under the weak level subtracted), its strokes brought to full
    strength the way MNIST's are, and framed like MNIST for the classifier.
+6. `reading_lines`: digits are chained into lines left to right by vertical
+   overlap with their left neighbour (slant and mixed heights stay on one
+   line), lines top to bottom.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -32,8 +44,9 @@ Box = tuple[int, int, int, int]  # x, y, w, h
 
 @dataclass(frozen=True)
 class Params:
-    """Tuning knobs, in pixels of the input frame unless noted."""
+    """Tuning knobs, in pixels of the working frame (step 0) unless noted."""
 
+    work_side: int = 540  # larger frames are scaled down to this short side before segmenting
     min_height: int = 12  # smaller blobs are specks, dots or noise
     max_height_frac: float = 0.9  # of the frame height
     max_aspect: float = 2.0  # width / height above this is a line or a dash
@@ -42,6 +55,10 @@ class Params:
     downscale: int = 8  # background is estimated at 1/downscale size
     border: int = 2  # blobs within this of the edge are cut off by it
     ink_level: float = 0.75  # quantile of a blob's ink that becomes full white (MNIST strokes are saturated); 0: peak
+    fragment: float = 0.5  # a piece under this share of a touching piece's height is a fragment of it
+    reach: float = 0.2  # a fragment touches a piece within this share of the piece's height
+    grow: float = 1.3  # a digit grown by a fragment stays within this many times its own height and width
+    merge_slack: float = 0.05  # a merge is kept if the merged crop's confidence is at most this much below the digit's
 
 
 @dataclass
@@ -49,6 +66,9 @@ class Blob:
     box: Box
     members: list[int]  # indices of the contours that make up this blob
 
+
+Judge = Callable[[np.ndarray], np.ndarray]
+"""Confidence [N] that each framed crop [N, 28, 28] is a digit: the classifier's top probability."""
 
 _CLOSE_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
 _PAPER_KERNEL = cv2.getStructuringElement(cv2.MORPH_RECT, (9, 9))
@@ -80,46 +100,106 @@ def ink_is_dark(gray: np.ndarray) -> bool:
     return cv2.sumElems(r * r * r)[0] < 0
 
 
-def _pieces_of_one_digit(a: Box, b: Box) -> bool:
-    """Stacked pieces (a broken 5, a 7 with a gap), or a small fragment touching a digit's box (a pen lift, a detached bar).
+def find_pieces(ink: np.ndarray, p: Params) -> tuple[list[np.ndarray], list[Box], np.ndarray, int]:
+    """Contours of the ink's pieces, their boxes, the binary map and the weak level.
 
-    A fragment is under half the other blob's height and lies within a fifth
-    of that height of its box; real digits beside each other are of similar
-    height. MNIST digits carry such fragments, and they made a third of the
-    inexact frames in cross-validation scenes.
+    Hysteresis: pieces are grown at half the Otsu level, so faint tails and thin
+    strokes stay attached, but only pieces that reach the full level count.
     """
+    otsu, _ = cv2.threshold(ink, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    strong = max(otsu, p.noise_floor)
+    weak = int(max(strong / 2, p.noise_floor))
+    _, binary = cv2.threshold(ink, weak, 1, cv2.THRESH_BINARY)
+    binary = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, _CLOSE_KERNEL)
+    # External contours, not connected-component stats: the same pieces, several times faster in OpenCV.
+    contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    kept = [c for c in contours if _strong_enough(ink, cv2.boundingRect(c), strong)]
+    return kept, [cv2.boundingRect(c) for c in kept], binary, weak
+
+
+def _strong_enough(ink: np.ndarray, box: Box, strong: float) -> bool:
+    x, y, w, h = box
+    return w * h >= 9 and ink[y : y + h, x : x + w].max() > strong
+
+
+def _gap(a: Box, b: Box) -> tuple[int, int]:
+    """Horizontal and vertical gaps between two boxes (negative: they overlap by that much)."""
     (x1, y1, w1, h1), (x2, y2, w2, h2) = a, b
-    overlap_x = min(x1 + w1, x2 + w2) - max(x1, x2)
-    gap_y = max(y1, y2) - min(y1 + h1, y2 + h2)
-    if overlap_x >= 0.5 * min(w1, w2) and gap_y <= 0.25 * max(h1, h2):
-        return True
-    big, small = max(h1, h2), min(h1, h2)
-    reach = 0.2 * big
-    return small < 0.5 * big and overlap_x >= -reach and gap_y <= reach
+    return max(x1, x2) - min(x1 + w1, x2 + w2), max(y1, y2) - min(y1 + h1, y2 + h2)
 
 
-def _merge_pieces(boxes: list[Box], members: list[list[int]]) -> list[Blob]:
-    """Union the blobs that are pieces of one digit, until none are left to join."""
-    blobs = [Blob(b, m) for b, m in zip(boxes, members)]
-    merged = True
-    while merged:
-        merged = False
-        for i in range(len(blobs)):
-            for j in range(i + 1, len(blobs)):
-                if _pieces_of_one_digit(blobs[i].box, blobs[j].box):
-                    (x1, y1, w1, h1), (x2, y2, w2, h2) = blobs[i].box, blobs[j].box
-                    x, y = min(x1, x2), min(y1, y2)
-                    box = (x, y, max(x1 + w1, x2 + w2) - x, max(y1 + h1, y2 + h2) - y)
-                    blobs[i] = Blob(box, blobs[i].members + blobs[j].members)
-                    del blobs[j]
-                    merged = True
-                    break
-            if merged:
-                break
+def union(a: Box, b: Box) -> Box:
+    (x1, y1, w1, h1), (x2, y2, w2, h2) = a, b
+    x, y = min(x1, x2), min(y1, y2)
+    return x, y, max(x1 + w1, x2 + w2) - x, max(y1 + h1, y2 + h2) - y
+
+
+def fragment_hosts(boxes: list[Box], p: Params) -> dict[int, int]:
+    """For each fragment, the digit-sized piece it may belong to (fragment index -> host index).
+
+    A fragment is under `p.fragment` of the height of a piece within `p.reach`
+    of that piece's height; a piece that is nobody's fragment is digit-sized.
+    Each fragment picks its nearest digit-sized neighbour whose box, grown by
+    the fragment, stays within `p.grow` of its own size: a grown box that
+    swallowed a neighbouring digit would be twice as wide or tall.
+    """
+
+    def touches(f: int, host: int) -> bool:
+        if boxes[f][3] >= p.fragment * boxes[host][3]:
+            return False
+        reach = p.reach * boxes[host][3]
+        gx, gy = _gap(boxes[f], boxes[host])
+        return gx <= reach and gy <= reach
+
+    n = len(boxes)
+    fragments = {f for f in range(n) if any(touches(f, j) for j in range(n) if j != f)}
+    hosts: dict[int, int] = {}
+    for f in fragments:
+        best, best_gap = -1, np.inf
+        for j in range(n):
+            if j in fragments or not touches(f, j):
+                continue
+            _, _, w, h = boxes[j]
+            _, _, uw, uh = union(boxes[f], boxes[j])
+            gap = max(_gap(boxes[f], boxes[j]))
+            if uh <= p.grow * h and uw <= max(p.grow * w, 0.6 * h) and gap < best_gap:
+                best, best_gap = j, gap
+        if best >= 0:
+            hosts[f] = best
+    return hosts
+
+
+def group_pieces(
+    boxes: list[Box], crop: Callable[[list[int]], np.ndarray], p: Params, judge: Judge | None = None
+) -> list[Blob]:
+    """Join fragments to their digits where the evidence says so; every other piece stays as it is.
+
+    `crop(members)` frames the ink of a set of pieces. With a `judge`, a merge
+    is kept only if the merged crop reads at least about as confidently as the
+    digit alone (one batch for every candidate of the frame); without one
+    (training's re-photographed single digits), the geometry decides.
+    """
+    hosts = fragment_hosts(boxes, p)
+    if judge is not None and hosts:
+        candidates = list(hosts.items())
+        crops = np.stack([crop([j]) for _, j in candidates] + [crop([f, j]) for f, j in candidates])
+        conf = judge(crops)
+        alone, merged = conf[: len(candidates)], conf[len(candidates) :]
+        hosts = {f: j for (f, j), a, m in zip(candidates, alone, merged) if m >= a - p.merge_slack}
+    members: dict[int, list[int]] = {i: [i] for i in range(len(boxes)) if i not in hosts}
+    for f, j in hosts.items():
+        members[j].append(f)
+    blobs = []
+    for host, parts in members.items():
+        box = boxes[host]
+        for f in parts[1:]:
+            box = union(box, boxes[f])
+        blobs.append(Blob(box, sorted(parts)))
     return blobs
 
 
-def _is_digit(blob: Blob, ink_pixels: int, shape: tuple[int, int], p: Params) -> bool:
+def is_digit(blob: Blob, ink_pixels: int, shape: tuple[int, int], p: Params) -> bool:
+    """Digit-shaped: not a speck, a long line or a scratch, and not cut off by the frame's edge."""
     x, y, w, h = blob.box
     H, W = shape
     if h < p.min_height or h > p.max_height_frac * H or w > p.max_aspect * h:
@@ -129,57 +209,93 @@ def _is_digit(blob: Blob, ink_pixels: int, shape: tuple[int, int], p: Params) ->
     return ink_pixels >= p.min_fill * w * h
 
 
-def reading_order(boxes: list[Box]) -> list[int]:
-    """Indices of boxes left to right, line by line.
+LINE_OVERLAP = 0.3
+"""Share of the smaller height two neighbours must overlap to be on one line; lines of a block are 0.35+ heights apart."""
 
-    Boxes are taken top to bottom by their centre; a box joins the current line
-    when its centre lies between the line's median top and median bottom, so
-    digits of different sizes and a slight slant stay on one line.
+
+def reading_lines(boxes: list[Box]) -> list[list[int]]:
+    """Indices of boxes grouped into lines, lines top to bottom, each left to right.
+
+    Left to right, each box joins the line whose last box overlaps it vertically
+    by at least `LINE_OVERLAP` of the smaller height: a chain of neighbours, so
+    a slight slant and digits of mixed heights stay on one line, while a digit
+    written under another (no overlap) starts a line of its own.
     """
-    order = sorted(range(len(boxes)), key=lambda i: boxes[i][1] + boxes[i][3] / 2)
     lines: list[list[int]] = []
-    for i in order:
-        cy = boxes[i][1] + boxes[i][3] / 2
-        if lines:
-            top = np.median([boxes[j][1] for j in lines[-1]])
-            bottom = np.median([boxes[j][1] + boxes[j][3] for j in lines[-1]])
-            if top <= cy <= bottom:
-                lines[-1].append(i)
-                continue
-        lines.append([i])
-    return [i for line in lines for i in sorted(line, key=lambda j: boxes[j][0])]
+    for i in sorted(range(len(boxes)), key=lambda k: boxes[k][0]):
+        _, y, _, h = boxes[i]
+        best, best_overlap = None, LINE_OVERLAP
+        for line in lines:
+            _, ly, _, lh = boxes[line[-1]]
+            overlap = (min(y + h, ly + lh) - max(y, ly)) / min(h, lh)
+            if overlap >= best_overlap:
+                best, best_overlap = line, overlap
+        if best is None:
+            lines.append([i])
+        else:
+            best.append(i)
+    return sorted(lines, key=lambda line: float(np.median([boxes[k][1] + boxes[k][3] / 2 for k in line])))
+
+
+def reading_order(boxes: list[Box]) -> list[int]:
+    """Indices of boxes in reading order: line by line, each left to right."""
+    return [i for line in reading_lines(boxes) for i in line]
+
+
+def working_scale(shape: tuple[int, int], p: Params) -> float:
+    """Factor that brings a frame to at most `p.work_side` pixels on its short side."""
+    return min(1.0, p.work_side / min(shape))
 
 
 def find_digits(
-    image: np.ndarray, p: Params = Params(), box_size: int = BOX_SIZE, input_size: int = INPUT_SIZE
+    image: np.ndarray,
+    p: Params = Params(),
+    box_size: int = BOX_SIZE,
+    input_size: int = INPUT_SIZE,
+    judge: Judge | None = None,
 ) -> tuple[list[Box], np.ndarray]:
-    """Boxes of the digits in reading order, and their MNIST-framed crops float32 [N, size, size]."""
+    """Boxes of the digits (frame pixels) in reading order, and their MNIST-framed crops float32 [N, size, size].
+
+    `judge` (the classifier's confidence) settles which fragments join a digit;
+    see `group_pieces`.
+    """
     gray = to_gray(image)
+    scale = working_scale(gray.shape, p)
+    if scale < 1:
+        gray = cv2.resize(gray, (round(gray.shape[1] * scale), round(gray.shape[0] * scale)), interpolation=cv2.INTER_AREA)
     ink = ink_map(gray, p)
-    otsu, _ = cv2.threshold(ink, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    strong = max(otsu, p.noise_floor)
-    # Hysteresis: blobs are grown at half the Otsu level, so faint tails and thin
-    # strokes stay attached, but only blobs that reach the full level count.
-    weak = int(max(strong / 2, p.noise_floor))
-    _, binary = cv2.threshold(ink, weak, 1, cv2.THRESH_BINARY)
-    binary = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, _CLOSE_KERNEL)
-    # External contours, not connected-component stats: the same blobs, several times faster in OpenCV.
-    contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    boxes = [cv2.boundingRect(c) for c in contours]
-    keep = [i for i, (x, y, w, h) in enumerate(boxes) if w * h >= 9 and ink[y : y + h, x : x + w].max() > strong]
-    blobs = _merge_pieces([boxes[i] for i in keep], [[i] for i in keep])
-    blobs = [b for b in blobs if _is_digit(b, _ink_pixels(binary, b.box), gray.shape, p)]
+    contours, boxes, binary, weak = find_pieces(ink, p)
+
+    def crop(members: list[int]) -> np.ndarray:
+        return frame_piece(ink, [contours[i] for i in members], weak, p, box_size, input_size)
+
+    blobs = group_pieces(boxes, crop, p, judge)
+    blobs = [b for b in blobs if is_digit(b, _ink_pixels(binary, b.box), gray.shape, p)]
     blobs = [blobs[i] for i in reading_order([b.box for b in blobs])]
     crops = np.zeros((len(blobs), input_size, input_size), np.float32)
     for k, blob in enumerate(blobs):
-        x, y, w, h = blob.box
-        mask = np.zeros((h, w), np.uint8)
-        cv2.drawContours(mask, [contours[i] for i in blob.members], -1, 1, cv2.FILLED, offset=(-x, -y))
-        mask = cv2.dilate(mask, _CLOSE_KERNEL)
-        # Ink below the blob's own level is the blur halo of a photo, which MNIST strokes do not have.
-        digit = saturate(cv2.subtract(ink[y : y + h, x : x + w], weak) * mask, p.ink_level)
-        crops[k] = frame_digit(digit, box_size, input_size)
-    return [b.box for b in blobs], crops
+        crops[k] = crop(blob.members)
+    return [_to_frame(b.box, scale) for b in blobs], crops
+
+
+def _to_frame(box: Box, scale: float) -> Box:
+    if scale == 1:
+        return box
+    x, y, w, h = box
+    return round(x / scale), round(y / scale), round(w / scale), round(h / scale)
+
+
+def frame_piece(
+    ink: np.ndarray, contours: list[np.ndarray], weak: int, p: Params, box_size: int = BOX_SIZE, input_size: int = INPUT_SIZE
+) -> np.ndarray:
+    """The ink inside these contours, saturated and framed like MNIST: float32 [size, size]."""
+    x, y, w, h = cv2.boundingRect(np.concatenate(contours))
+    mask = np.zeros((h, w), np.uint8)
+    cv2.drawContours(mask, contours, -1, 1, cv2.FILLED, offset=(-x, -y))
+    mask = cv2.dilate(mask, _CLOSE_KERNEL)
+    # Ink below the blob's own level is the blur halo of a photo, which MNIST strokes do not have.
+    digit = saturate(cv2.subtract(ink[y : y + h, x : x + w], weak) * mask, p.ink_level)
+    return frame_digit(digit, box_size, input_size)
 
 
 def saturate(ink: np.ndarray, level: float) -> np.ndarray:

@@ -136,11 +136,13 @@ def test_cli_json_lines_follow_the_contract(onnx_model, inputs, capsys):
     assert len(records) == 5 + 3 + 4
     for r in records:
         assert set(r) == {"source", "frame", "digits", "text"}
-        assert r["text"] == "".join(str(d["label"]) for d in r["digits"])
+        assert all(set(d) == {"label", "confidence", "box", "line"} for d in r["digits"])
+        lines = [d["line"] for d in r["digits"]]
+        assert lines == sorted(lines) and set(lines) == set(range(len(set(lines))))  # 0 is the top line, in order
+        assert r["text"] == " ".join("".join(str(d["label"]) for d in r["digits"] if d["line"] == k) for k in sorted(set(lines)))
         assert all(0 <= d["confidence"] <= 1 and len(d["box"]) == 4 for d in r["digits"])
-        tops = [d["box"][1] for d in r["digits"]]
-        if tops and max(tops) - min(tops) < 40:  # one line: left to right
-            xs = [d["box"][0] for d in r["digits"]]
+        for k in set(lines):  # each line left to right
+            xs = [d["box"][0] for d in r["digits"] if d["line"] == k]
             assert xs == sorted(xs)
     stills = [r for r in records if r["frame"] is None]
     assert len(stills) == 8 and all(len(r["digits"]) == 1 for r in stills[:5])

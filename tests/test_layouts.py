@@ -1,0 +1,122 @@
+"""Reading every digit in layouts other than neat rows: stacked, several lines, scattered, large frames, blank."""
+
+import numpy as np
+import pytest
+
+from digit_cnn_edge.runtime import DigitClassifier, DigitReader
+from digit_cnn_edge.runtime.segment import find_digits
+from digit_cnn_edge.train.synth import iou, photograph, place
+
+
+def ink_tile(digit: np.ndarray, height: int) -> np.ndarray:
+    """A real digit scaled so its ink is `height` px tall, cropped to its ink (float [0, 1])."""
+    tile = place(digit, height, 0.0)
+    ys, xs = np.nonzero(tile > 0.25)
+    return tile[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+
+
+def compose(digits: np.ndarray, spots: list[tuple[int, int, int]], size: tuple[int, int] = (640, 480), seed: int = 0):
+    """Photograph real digits whose ink starts at (x, y) with the given height; the photo and the ink boxes."""
+    w, h = size
+    ink = np.zeros((h, w), np.float32)
+    boxes = []
+    for digit, (x, y, height) in zip(digits, spots):
+        tile = ink_tile(digit, height)
+        th, tw = tile.shape
+        np.maximum(ink[y : y + th, x : x + tw], tile, out=ink[y : y + th, x : x + tw])
+        boxes.append((x, y, tw, th))
+    return photograph(ink, np.random.default_rng(seed)), boxes
+
+
+def in_a_row(digits: np.ndarray, x: int, y: int, heights: list[int], gap: int) -> list[tuple[int, int, int]]:
+    """Spots for digits side by side, `gap` px of paper between their inks, tops at `y`."""
+    spots = []
+    for digit, height in zip(digits, heights):
+        spots.append((x, y, height))
+        x += ink_tile(digit, height).shape[1] + gap
+    return spots
+
+
+def matched(found: list, truth: list) -> int:
+    """How many truth boxes some found box covers with IoU >= 0.5 (one to one)."""
+    used: set[int] = set()
+    for t in truth:
+        best = max((j for j in range(len(found)) if j not in used), key=lambda j: iou(t, found[j]), default=None)
+        if best is not None and iou(t, found[best]) >= 0.5:
+            used.add(best)
+    return len(used)
+
+
+@pytest.fixture(scope="module")
+def reader(onnx_model):
+    return DigitReader(DigitClassifier(onnx_model))
+
+
+@pytest.fixture(scope="module")
+def digits(sample):
+    """Validation digits: one of each class, then 40 drawn at random."""
+    first = [int(np.flatnonzero(sample.val.labels == c)[0]) for c in range(10)]
+    pick = first + list(np.random.default_rng(1).choice(len(sample.val.labels), 40, replace=False))
+    return sample.val.images[pick], sample.val.labels[pick]
+
+
+def test_a_digit_written_above_another_is_two_digits_on_two_lines(reader, digits):
+    images, labels = digits
+    for top, bottom in [(4, 9), (0, 1), (7, 3)]:
+        image, truth = compose(images[[top, bottom]], [(300, 80, 90), (300, 80 + 90 + 18, 90)])
+        boxes, _ = find_digits(image)
+        assert len(boxes) == 2 and matched(boxes, truth) == 2
+        reading = reader.read(image)
+        assert [d.line for d in reading.digits] == [0, 1]
+
+
+def test_a_block_of_three_lines_reads_line_by_line_in_order(reader, digits):
+    # Numbers on a form: digits 0.2 of a height apart, lines 0.35 of the tallest digit apart, heights mixed.
+    images, labels = digits
+    lines, per_line, tallest = 3, 5, 56
+    heights = [56, 44, 50, 40, 52]
+    block = images[10 : 10 + lines * per_line]
+    spots = [(x, y + (tallest - height) // 2, height) for li in range(lines)
+             for x, y, height in in_a_row(block[li * per_line :], 60, 90 + li * int(tallest * 1.35), heights, tallest // 5)]
+    image, truth = compose(block, spots)
+    reading = reader.read(image)
+    assert len(reading.digits) == lines * per_line
+    assert [d.line for d in reading.digits] == [li for li in range(lines) for _ in range(per_line)]
+    assert all(iou(d.box, t) >= 0.5 for d, t in zip(reading.digits, truth))  # the truth is in reading order too
+    assert len(reading.text.split(" ")) == lines
+
+
+def test_six_scattered_digits_are_six(digits):
+    images, _ = digits
+    # Mixed sizes, 14 px apart, in two dimensions: small digits within reach of large ones.
+    top, bottom = images[20:23], images[23:26]
+    spots = in_a_row(top, 100, 60, [120, 50, 110], 14) + in_a_row(bottom, 130, 60 + 120 + 14, [45, 100, 60], 14)
+    image, truth = compose(images[20:26], spots)
+    boxes, _ = find_digits(image)
+    assert len(boxes) == 6 and matched(boxes, truth) == 6
+
+
+def test_a_1280x720_frame_with_300_px_digits(reader, digits):
+    images, _ = digits
+    trio = images[[2, 5, 8]]
+    image, truth = compose(trio, in_a_row(trio, 80, 200, [300, 130, 280], 40), size=(1280, 720))
+    boxes, _ = find_digits(image)
+    assert len(boxes) == 3 and matched(boxes, truth) == 3
+    assert len(reader.read(image).digits) == 3
+
+
+def test_a_small_digit_beside_a_large_one_stays_a_digit_of_its_own(reader, digits):
+    images, _ = digits
+    pair = images[[3, 6]]
+    image, truth = compose(pair, in_a_row(pair, 100, 100, [200, 70], 20), size=(640, 480))
+    assert matched([d.box for d in reader.read(image).digits], truth) == 2
+
+
+@pytest.mark.parametrize("mode", ["auto", "single", "segment"])
+def test_no_ink_is_no_digit(reader, mode):
+    rng = np.random.default_rng(0)
+    blanks = [np.zeros((1, 1), np.uint8), np.zeros((28, 28), np.uint8), np.full((28, 28), 255, np.uint8),
+              np.full((480, 640, 3), 200, np.uint8), np.clip(rng.normal(128, 3, (64, 64)), 0, 255).astype(np.uint8)]
+    for image in blanks:
+        reading = reader.read(image, mode)
+        assert reading.digits == [] and reading.text == ""
