@@ -14,6 +14,7 @@ import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
 from digit_cnn_edge.runtime import convention as cv
+from digit_cnn_edge.runtime.errors import BadModel
 from digit_cnn_edge.runtime.preprocess import prepare_single
 
 _LOAD_ERRORS = (
@@ -31,7 +32,7 @@ DEFAULT_MODEL = Path(__file__).with_name("digits.onnx")
 """The model the runtime ships: `cnn-train` + `cnn-export --quantize weights` with the defaults (README)."""
 
 
-class ModelError(ValueError):
+class ModelError(BadModel, ValueError):
     """The model file is missing, unreadable, or not a 28x28 digit classifier of ours."""
 
 

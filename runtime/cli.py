@@ -1,21 +1,23 @@
 """`cnn-run`: read digits from images, folders, globs, videos and webcams with an exported ONNX model."""
 
 import json
-import os
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import click
 import cv2
 import numpy as np
 
-from digit_cnn_edge.runtime.classifier import DigitClassifier, ModelError
-from digit_cnn_edge.runtime.cli_common import entry_point
+from digit_cnn_edge.runtime.classifier import DigitClassifier
+from digit_cnn_edge.runtime.cli_common import entry_point, report
+from digit_cnn_edge.runtime.decode import MAX_PIXELS, library_messages, opencv_reason
 from digit_cnn_edge.runtime.draw import annotate
-from digit_cnn_edge.runtime.files import atomic_path, temp_sibling, writable_dir
-from digit_cnn_edge.runtime.reader import MODES, DigitReader
-from digit_cnn_edge.runtime.sources import Source, SourceError, expand, frames
+from digit_cnn_edge.runtime.errors import BadInput, CannotWrite, UserError
+from digit_cnn_edge.runtime.files import atomic_path, discard, move_into_place, temp_sibling, writable_dir
+from digit_cnn_edge.runtime.reader import MIN_CONFIDENCE, MODES, DigitReader
+from digit_cnn_edge.runtime.sources import Source, expand, frames
 
 QUIT_KEYS = (ord("q"), ord("Q"), 27)
 DEFAULT_FPS = 25.0  # for annotated copies of captures that do not report a frame rate
@@ -27,16 +29,23 @@ class VideoSink:
     def __init__(self, path: Path, fps: float, first: np.ndarray) -> None:
         self.path, self._tmp = path, temp_sibling(path)
         h, w = first.shape[:2]
-        self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+        with library_messages() as said:
+            self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+        if not self._writer.isOpened():
+            discard(self._tmp)
+            raise CannotWrite(f"cannot write {path}: no MPEG-4 video writer opens there"
+                              + (f" ({said[-1][:160]})" if said else ""))
 
     def write(self, image: np.ndarray) -> None:
         self._writer.write(image)
 
     def close(self, ok: bool) -> None:
         self._writer.release()
-        if ok:
-            os.replace(self._tmp, self.path)
-        self._tmp.unlink(missing_ok=True)
+        try:
+            if ok:
+                move_into_place(self._tmp, self.path)
+        finally:
+            discard(self._tmp)
 
 
 class OutputNames:
@@ -56,10 +65,24 @@ class OutputNames:
         return self.folder / candidate
 
 
+def image_name(name: str) -> str:
+    """The name an annotated copy is saved under: the source's, or a .png one where OpenCV cannot write that format."""
+    return name if cv2.haveImageWriter(name) else f"{Path(name).stem}.png"
+
+
 def save_image(image: np.ndarray, path: Path) -> None:
-    ok, data = cv2.imencode(path.suffix if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp") else ".png", image)
+    """Write `image` in the format its name says (PGM is grey by definition)."""
+    if path.suffix.lower() == ".pgm" and image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    ok, failure = False, None
+    with library_messages() as said:
+        try:
+            ok, data = cv2.imencode(path.suffix, image)
+        except cv2.error as e:
+            failure = opencv_reason(e)
     if not ok:
-        raise SourceError(f"cannot encode {path}")
+        reason = failure or (said[-1] if said else "the encoder failed")
+        raise CannotWrite(f"cannot write {path}: {reason[:160]}")
     with atomic_path(path) as tmp:
         tmp.write_bytes(data.tobytes())
 
@@ -82,10 +105,15 @@ def describe(source: str, index: int | None, text: str, confidences: list[float]
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image or frame on stdout.")
 @click.option("--save", type=click.Path(path_type=Path), default=None,
               help="Folder for annotated copies (images as images, videos and webcams as .mp4).")
-@click.option("--show", is_flag=True, help="Live window with the overlay and frame rate; q or Esc quits.")
-@click.option("--min-confidence", type=click.FloatRange(0, 1), default=0.0, help="Drop digits read with less confidence.")
+@click.option("--show", is_flag=True, help="Live window with the overlay, frame rate and latency; q or Esc quits.")
+@click.option("--min-confidence", type=click.FloatRange(0, 1), default=MIN_CONFIDENCE,
+              help="Drop digits read with less confidence (the default keeps every photographed validation digit "
+                   "and drops some letters, scribbles and strokes; benchmarks/RESULTS.md).")
 @click.option("--threads", type=click.IntRange(min=1), default=1, help="ONNX Runtime threads.")
-def run_command(sources, model, mode, as_json, save, show, min_confidence, threads):
+@click.option("--max-pixels", type=click.IntRange(min=1), default=MAX_PIXELS,
+              help="Refuse images and video frames with more pixels, read from the file's header before "
+                   "decoding, so a hostile or corrupt file cannot claim the memory (Pillow's limit by default).")
+def run_command(sources, model, mode, as_json, save, show, min_confidence, threads, max_pixels):
     """Read the digits in SOURCES, with the shipped model or --model.
 
     A source is an image file, a folder, a glob ('scans/*.png'), a video file, or a webcam index (0).
@@ -100,32 +128,24 @@ def run_command(sources, model, mode, as_json, save, show, min_confidence, threa
     models_given_as_sources = [s for s in sources if s.lower().endswith(".onnx")]
     if models_given_as_sources:
         raise click.UsageError(f"{models_given_as_sources[0]} is a model, not an image: pass it as --model")
-    try:
-        reader = DigitReader(DigitClassifier(model, threads=threads), min_confidence)
-    except ModelError as e:
-        raise click.ClickException(str(e)) from None
-    names = None
-    if save is not None:
-        try:
-            names = OutputNames(writable_dir(save))
-        except OSError as e:
-            raise click.ClickException(f"cannot write to {save}: {e.strerror or e}") from None
+    reader = DigitReader(DigitClassifier(model, threads=threads), min_confidence)
+    names = OutputNames(writable_dir(save)) if save is not None else None
 
     failed = 0
     expanded: list[Source] = []
     for arg in sources:
         try:
             expanded.extend(expand(arg))
-        except SourceError as e:
-            click.echo(f"cnn-run: {e}", err=True)
+        except BadInput as e:
+            report(e)
             failed += 1
     try:
         for source in expanded:
             try:
-                if not process(source, reader, mode, as_json, names, show):
+                if not process(source, reader, mode, as_json, names, show, max_pixels):
                     break
-            except SourceError as e:
-                click.echo(f"cnn-run: {e}", err=True)
+            except (BadInput, CannotWrite) as e:  # this source's input or its --save copy; the others go on
+                report(e)
                 failed += 1
     finally:
         if show:
@@ -134,37 +154,44 @@ def run_command(sources, model, mode, as_json, save, show, min_confidence, threa
         raise click.exceptions.Exit(1)
 
 
-def process(source: Source, reader: DigitReader, mode: str, as_json: bool, save: OutputNames | None, show: bool) -> bool:
+def process(source: Source, reader: DigitReader, mode: str, as_json: bool, save: OutputNames | None, show: bool,
+            max_pixels: int = MAX_PIXELS) -> bool:
     """Read every frame of one source; False when the user asked to quit."""
     sink = None
     ok, keep_going = False, True
     last = time.perf_counter()
     fps = None
+    live = source.kind == "camera" or show
     try:
-        for frame in frames(source):
-            reading = reader.read(frame.image, mode)
-            if as_json:
-                record = {"source": frame.source, "frame": frame.index, **reading.as_dict()}
-                click.echo(json.dumps(record))
-            else:
-                click.echo(describe(frame.source, frame.index, reading.text, [d.confidence for d in reading.digits]))
-            sys.stdout.flush()
-            now = time.perf_counter()
-            if frame.index is not None:
-                fps = 1 / max(now - last, 1e-6) if fps is None else 0.9 * fps + 0.1 / max(now - last, 1e-6)
-            last = now
-            if save is not None or show:
-                overlay = annotate(frame.image, reading, fps if source.kind == "camera" or show else None)
-                if save is not None and source.kind != "image":
-                    if sink is None:
-                        stem = f"camera{source.camera}" if source.kind == "camera" else Path(source.name).stem
-                        sink = VideoSink(save.claim(f"{stem}.annotated.mp4"), frame.fps or DEFAULT_FPS, overlay)
-                    sink.write(overlay)
-                elif save is not None:
-                    save_image(overlay, save.claim(Path(frame.source).name))
-                if show and not show_frame(overlay, still=frame.index is None):
-                    keep_going = False
-                    break
+        # Nothing to draw on: JPEGs decode straight to grey, 3x faster than colour with libjpeg-turbo.
+        with closing(frames(source, max_pixels, gray=save is None and not show)) as stream:
+            for frame in stream:
+                started = frame.captured if frame.captured is not None else time.perf_counter()
+                reading = reader.read(frame.image, mode)
+                latency_ms = 1000 * (time.perf_counter() - started)
+                if as_json:
+                    record = {"source": frame.source, "frame": frame.index, **reading.as_dict()}
+                    click.echo(json.dumps(record))
+                else:
+                    click.echo(describe(frame.source, frame.index, reading.text, [d.confidence for d in reading.digits]))
+                sys.stdout.flush()
+                now = time.perf_counter()
+                if frame.index is not None:
+                    fps = 1 / max(now - last, 1e-6) if fps is None else 0.9 * fps + 0.1 / max(now - last, 1e-6)
+                last = now
+                if save is not None or show:
+                    overlay = annotate(frame.image, reading, fps if live else None, latency_ms if live else None)
+                    if save is not None and source.kind != "image":
+                        if sink is None:
+                            stem = f"camera{source.camera}" if source.kind == "camera" else Path(source.name).stem
+                            sink = VideoSink(save.claim(f"{stem}.annotated.mp4"), frame.fps or DEFAULT_FPS, overlay)
+                        for _ in range(1 + frame.dropped):  # a dropped camera frame keeps its time in the copy
+                            sink.write(overlay)
+                    elif save is not None:
+                        save_image(overlay, save.claim(image_name(Path(frame.source).name)))
+                    if show and not show_frame(overlay, still=frame.index is None):
+                        keep_going = False
+                        break
         ok = True
     finally:
         if sink is not None:
@@ -178,7 +205,7 @@ def show_frame(image: np.ndarray, still: bool) -> bool:
         cv2.imshow("cnn-run (q to quit)", image)
         key = cv2.waitKey(0 if still else 1) & 0xFF
     except cv2.error:
-        raise click.ClickException("--show needs a display, and none is available here") from None
+        raise UserError("--show needs a display, and none is available here") from None
     return key not in QUIT_KEYS
 
 

@@ -1,13 +1,36 @@
-"""What every console script shares: one-line errors, clean Ctrl-C."""
+"""What every console script shares: one-line errors, clean Ctrl-C.
+
+This is the one place an error becomes text. Everything a user can cause is a
+`UserError` raised where it happens; click's own usage errors (bad option
+values) come here too. Each is printed as `prog: error: message` on one line.
+"""
 
 import importlib.util
 import sys
 from collections.abc import Callable
+from typing import NoReturn
 
 import click
 
+from digit_cnn_edge.runtime.errors import MissingExtra, UserError
 
-def run_cli(command: click.Command, prog: str, argv: list[str] | None = None) -> None:
+
+def print_error(prog: str, message: str) -> None:
+    """One line on stderr, whatever line breaks the message carried."""
+    click.echo(f"{prog}: error: {' '.join(str(message).splitlines())}", err=True)
+
+
+def report(error: UserError) -> None:
+    """An error that fails one input of a command that goes on with the others (cnn-run's sources)."""
+    print_error(click.get_current_context().find_root().info_name, str(error))
+
+
+def fail(prog: str, error: UserError) -> NoReturn:
+    print_error(prog, str(error))
+    sys.exit(error.exit_code)
+
+
+def run_cli(command: click.Command, prog: str, argv: list[str] | None = None) -> NoReturn:
     """Run a click command so that any failure the user caused is one line on stderr.
 
     Click's own usage errors print three lines; users asked for one, naming the problem.
@@ -16,15 +39,14 @@ def run_cli(command: click.Command, prog: str, argv: list[str] | None = None) ->
         rv = command.main(args=argv, prog_name=prog, standalone_mode=False)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
-    except click.exceptions.Abort:
-        click.echo(f"{prog}: interrupted", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo(f"{prog}: interrupted", err=True)
         sys.exit(130)
     except click.ClickException as e:
-        click.echo(f"{prog}: error: {e.format_message()}", err=True)
+        print_error(prog, e.format_message())
         sys.exit(e.exit_code)
+    except UserError as e:
+        fail(prog, e)
     sys.exit(rv if isinstance(rv, int) else 0)
 
 
@@ -42,5 +64,4 @@ def needs_extra(prog: str, extra: str, modules: tuple[str, ...]) -> None:
     """
     missing = [m for m in modules if importlib.util.find_spec(m) is None]
     if missing:
-        click.echo(f"{prog}: error: needs {', '.join(missing)}: pip install 'digit-cnn-edge[{extra}]'", err=True)
-        sys.exit(2)
+        fail(prog, MissingExtra(f"needs {', '.join(missing)}: pip install 'digit-cnn-edge[{extra}]'"))

@@ -1,13 +1,23 @@
-"""The overlay shown by --show and written by --save: boxes, labels, confidences, frame rate."""
+"""The overlay shown by --show and written by --save: boxes, labels, confidences, frame rate and latency."""
 
 import cv2
 import numpy as np
 
 from digit_cnn_edge.runtime.reader import Reading
 
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+BOX_COLOUR = (0, 200, 0)  # BGR
+LABEL_COLOUR = (0, 0, 255)
+BANNER_COLOUR = (255, 80, 0)
 
-def annotate(image: np.ndarray, reading: Reading, fps: float | None = None) -> np.ndarray:
-    """A BGR copy of `image` with the reading drawn on it."""
+
+def annotate(image: np.ndarray, reading: Reading, fps: float | None = None, latency_ms: float | None = None) -> np.ndarray:
+    """A BGR copy of `image` with the reading drawn on it.
+
+    Live views also pass the frame rate and the per-frame latency (capture to
+    reading), drawn at the bottom right, apart from what was read at the bottom left,
+    so a slow machine shows how far behind the present it is.
+    """
     out = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image[..., :3].copy()
     if out.dtype != np.uint8:
         out = cv2.normalize(out, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
@@ -15,9 +25,14 @@ def annotate(image: np.ndarray, reading: Reading, fps: float | None = None) -> n
     thick = max(1, round(2 * scale))
     for d in reading.digits:
         x, y, w, h = d.box
-        cv2.rectangle(out, (x, y), (x + w - 1, y + h - 1), (0, 200, 0), thick)
-        cv2.putText(out, f"{d.label} {d.confidence:.2f}", (x, max(12, y - 4)), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.6 * scale, (0, 0, 255), thick, cv2.LINE_AA)  # fmt: skip
-    banner = f"read: {reading.text or '-'}" + (f"   {fps:.0f} fps" if fps else "")
-    cv2.putText(out, banner, (8, out.shape[0] - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.7 * scale, (255, 80, 0), thick, cv2.LINE_AA)
+        cv2.rectangle(out, (x, y), (x + w - 1, y + h - 1), BOX_COLOUR, thick)
+        cv2.putText(out, f"{d.label} {d.confidence:.2f}", (x, max(12, y - 4)), FONT, 0.6 * scale, LABEL_COLOUR, thick, cv2.LINE_AA)
+    bottom = out.shape[0] - 10
+    cv2.putText(out, f"read: {reading.text or '-'}", (8, bottom), FONT, 0.7 * scale, BANNER_COLOUR, thick, cv2.LINE_AA)
+    live = [f"{fps:.0f} fps"] if fps else []
+    live += [f"latency {latency_ms:.1f} ms"] if latency_ms is not None else []
+    if live:
+        text = "  ".join(live)
+        (width, _), _ = cv2.getTextSize(text, FONT, 0.7 * scale, thick)
+        cv2.putText(out, text, (out.shape[1] - width - 8, bottom), FONT, 0.7 * scale, BANNER_COLOUR, thick, cv2.LINE_AA)
     return out

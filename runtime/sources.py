@@ -2,17 +2,22 @@
 
 import glob
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from digit_cnn_edge.runtime.capture import latest_frames
+from digit_cnn_edge.runtime.decode import MAX_PIXELS, read_image
+from digit_cnn_edge.runtime.errors import BadInput
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 
 
-class SourceError(RuntimeError):
+class SourceError(BadInput):
     """One input that cannot be read; the others go on."""
 
 
@@ -29,6 +34,8 @@ class Frame:
     index: int | None  # frame number for videos and cameras, None for still images
     image: np.ndarray
     fps: float | None = None  # the capture's own frame rate, where it reports one
+    captured: float | None = None  # time.perf_counter() when a camera delivered it, for the latency shown live
+    dropped: int = 0  # camera frames skipped just before this one because the reader was busy
 
 
 def _is_camera(arg: str) -> bool:
@@ -59,46 +66,50 @@ def _file(path: Path) -> Source:
     return Source("video" if path.suffix.lower() in VIDEO_SUFFIXES else "image", str(path))
 
 
-def read_image(path: str) -> np.ndarray:
-    """Decode an image file; SourceError for empty, corrupt or non-image files."""
-    try:
-        data = np.fromfile(path, np.uint8)
-    except OSError as e:
-        raise SourceError(f"{path}: cannot read ({e.strerror or e})") from None
-    if data.size == 0:
-        raise SourceError(f"{path}: empty file")
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if image is None or image.size == 0:
-        raise SourceError(f"{path}: not a readable image")
-    return image
-
-
-def open_capture(source: Source) -> cv2.VideoCapture:
+def open_capture(source: Source, max_pixels: int = MAX_PIXELS) -> cv2.VideoCapture:
+    """An open capture whose frames are within `max_pixels`, checked before the first frame is read."""
     cap = cv2.VideoCapture(source.camera) if source.kind == "camera" else cv2.VideoCapture(source.name)
     if not cap.isOpened():
         cap.release()
         if source.kind == "camera":
             raise SourceError(f"no camera at index {source.camera}")
         raise SourceError(f"{source.name}: cannot open as a video")
+    width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    if width * height > max_pixels:
+        cap.release()
+        raise SourceError(f"{source.name}: {width}x{height} frames, over the limit of {max_pixels:,} pixels")
     return cap
 
 
-def frames(source: Source) -> Iterator[Frame]:
-    """Frames of one source. Videos and cameras go through the same capture loop."""
+def frames(source: Source, max_pixels: int = MAX_PIXELS, gray: bool = False) -> Iterator[Frame]:
+    """Frames of one source: every frame of a video; of a camera, the newest one each time.
+
+    A camera does not wait for the reader: frames that came while the last one was
+    being read are dropped (runtime/capture.py), so a slow machine shows the present.
+    `gray` lets still JPEGs decode to grey, for a reader that draws nothing.
+    """
     if source.kind == "image":
-        yield Frame(source.name, None, read_image(source.name))
+        yield Frame(source.name, None, read_image(source.name, max_pixels, gray))
         return
-    cap = open_capture(source)
+    cap = open_capture(source, max_pixels)
     try:
         fps = cap.get(cv2.CAP_PROP_FPS)
         fps = fps if fps and fps > 0 else None
         index = 0
-        while True:
-            ok, image = cap.read()
-            if not ok:
-                break
-            yield Frame(source.name, index, image, fps)
-            index += 1
+        if source.kind == "camera":
+            previous = 0
+            with closing(latest_frames(cap)) as live:
+                for grabbed in live:
+                    yield Frame(source.name, index, grabbed.image, fps, grabbed.captured, grabbed.sequence - previous - 1)
+                    previous = grabbed.sequence
+                    index += 1
+        else:
+            while True:
+                ok, image = cap.read()
+                if not ok:
+                    break
+                yield Frame(source.name, index, image, fps)
+                index += 1
         if index == 0:
             raise SourceError(f"{source.name}: no frames could be read")
     finally:

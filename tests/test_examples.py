@@ -134,7 +134,8 @@ def reference(all_files, onnx_model) -> dict[str, int | None]:
     """What `cnn-run --mode single --json` reads in each file."""
     cnn_run = Path(sys.executable).with_name("cnn-run")
     done = subprocess.run(
-        [str(cnn_run), "--mode", "single", "--json", "--model", str(onnx_model), *map(str, all_files)],
+        # Every label, however unsure: the examples print them all (cnn-run drops unsure ones by default).
+        [str(cnn_run), "--mode", "single", "--min-confidence", "0", "--json", "--model", str(onnx_model), *map(str, all_files)],
         capture_output=True, text=True, check=True,
     )
     records = [json.loads(line) for line in done.stdout.splitlines()]

@@ -1,3 +1,4 @@
+import hashlib
 import json
 import subprocess
 import sys
@@ -43,6 +44,7 @@ def test_onnx_batch_is_dynamic_and_matches_pytorch(exported, trained, sample):
 def test_report_records_every_format_and_the_gate(exported):
     report = json.loads((exported / "export_report.json").read_text())
     assert report["passed"] is True
+    assert report["check_digits"]["own"] is True and report["check_digits"]["source"] == "sample"
     assert set(report["formats"]) == {"pytorch", "torchscript", "pt2", "onnx", "onnx-int8"}
     for name, row in report["formats"].items():
         assert row["latency_us"] > 0 and 0 < row["accuracy"] <= 1
@@ -84,16 +86,48 @@ def test_gate_fails_a_broken_export(exported, trained, sample, tmp_path):
     assert good.passed, good.failures
 
 
-def test_failed_gate_exits_nonzero_and_keeps_the_good_file(trained, exported, tmp_path, capsys):
+def test_failed_gate_changes_no_file_and_places_no_int8_without_its_parent(trained, exported, tmp_path, capsys):
+    """The issue's case: FP32 fails an impossible --atol, int8 passes its own, into a folder with an earlier export."""
     out = tmp_path / "out"
     out.mkdir()
-    good = (exported / "model.onnx").read_bytes()
-    (out / "model.onnx").write_bytes(good)
-    code, _, err = invoke(export_command, "cnn-export", [trained, "--onnx", "--atol", "1e-12", "--out", out], capsys)
-    assert code != 0 and "parity check failed" in err and "onnx: max |Δlogit|" in err
-    assert (out / "model.onnx").read_bytes() == good
-    assert json.loads((out / "export_report.json").read_text())["passed"] is False
+    for path in exported.iterdir():
+        if path.is_file():
+            (out / path.name).write_bytes(path.read_bytes())
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in out.iterdir()}
+    code, _, err = invoke(export_command, "cnn-export",
+                          [trained, "--onnx", "--quantize", "weights", "--atol", "1e-12", "--out", out], capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "parity check failed" in err and "onnx: max |Δlogit|" in err and "onnx-int8" not in err
+    after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in out.iterdir() if p.name != "export_report.failed.json"}
+    assert after == before  # the earlier model files and their report, byte for byte; nothing added
+    failed = json.loads((out / "export_report.failed.json").read_text())
+    assert failed["passed"] is False and failed["formats"]["onnx-int8"]["passed"] is True
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_a_passing_export_replaces_the_failed_report_and_every_earlier_model_file(trained, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "model.int8.onnx").write_bytes(b"an earlier checkpoint's int8 file")
+    (out / "export_report.failed.json").write_text("{}")
+    code, stdout, err = invoke(export_command, "cnn-export", [trained, "--onnx", "--out", out], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["export_report.json", "model.onnx"]
+    assert "removed model.int8.onnx" in stdout
+
+
+def test_export_says_when_it_cannot_check_on_the_checkpoints_own_digits(trained, tmp_path, capsys):
+    ckpt = checkpoint.load(trained)
+    ckpt["data"] = dict(ckpt["data"], source="folder", origin=str(tmp_path / "gone"))
+    path = tmp_path / "model.pt"
+    torch.save(ckpt, path)
+    code, stdout, err = invoke(export_command, "cnn-export", [path, "--onnx", "--out", tmp_path / "out"], capsys)
+    assert code == 0, err
+    warnings = [line for line in stdout.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "offline sample" in warnings[0] and "may overlap" in warnings[0]
+    digits = json.loads((tmp_path / "out" / "export_report.json").read_text())["check_digits"]
+    assert digits["own"] is False and digits["source"] == "sample" and "may overlap" in digits["note"]
 
 
 @pytest.mark.parametrize("kind", ["missing", "truncated", "foreign", "unknown-arch"])
@@ -117,7 +151,7 @@ def test_unwritable_output_is_one_line_error(trained, tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     code, _, err = invoke(export_command, "cnn-export", [trained, "--out", blocker / "sub"], capsys)
-    assert code != 0 and "cannot write to" in err and len(err.strip().splitlines()) == 1
+    assert code == 1 and "cannot write" in err and len(err.strip().splitlines()) == 1
 
 
 def test_dynamic_quantization_picks_an_op_set_by_measurement(trained, tmp_path, capsys):

@@ -107,7 +107,8 @@ def test_a_small_fragment_beside_a_digit_joins_it_but_a_neighbouring_digit_does_
 
 
 def test_single_mode_reads_mnist_crops(reader, sample):
-    hits = [reader.read(sample.val.images[i]).digits[0].label == sample.val.labels[i] for i in range(100)]
+    readings = [reader.read(sample.val.images[i]).digits for i in range(100)]
+    hits = [bool(d) and d[0].label == sample.val.labels[i] for i, d in enumerate(readings)]  # a dropped unsure digit is a miss
     assert np.mean(hits) > 0.9
     r = reader.read(sample.val.images[0])
     assert r.mode == "single" and r.digits[0].box == (0, 0, 28, 28)

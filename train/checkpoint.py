@@ -10,13 +10,14 @@ from torch import nn
 
 from digit_cnn_edge.runtime import __version__
 from digit_cnn_edge.runtime.convention import BOX_SIZE, INPUT_SIZE, LABELS
+from digit_cnn_edge.runtime.errors import BadModel
 from digit_cnn_edge.runtime.files import atomic_path
 from digit_cnn_edge.train.models import build, normalization
 
 FORMAT = "digit-cnn-checkpoint/1"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(BadModel, ValueError):
     """Missing, truncated or foreign checkpoint."""
 
 

@@ -10,6 +10,7 @@ import torch
 from tqdm import tqdm
 
 from digit_cnn_edge.runtime.cli_common import entry_point
+from digit_cnn_edge.runtime.errors import UserError
 from digit_cnn_edge.runtime.convention import LABELS
 from digit_cnn_edge.runtime.files import atomic_path, writable_dir
 from digit_cnn_edge.train import checkpoint, data, loop, models, photos, plots
@@ -23,17 +24,10 @@ def pick_device(name: str) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise click.ClickException("--device cuda: no CUDA GPU is available here (use --device cpu)")
+        raise UserError("--device cuda: no CUDA GPU is available here (use --device cpu)")
     if name == "mps" and not torch.backends.mps.is_available():
-        raise click.ClickException("--device mps: Apple MPS is not available here (use --device cpu)")
+        raise UserError("--device mps: Apple MPS is not available here (use --device cpu)")
     return torch.device(name)
-
-
-def load_data(source: str, data_dir: Path | None, seed: int) -> data.Data:
-    try:
-        return data.load(source, data_dir, seed=seed)
-    except data.DataError as e:
-        raise click.ClickException(str(e)) from None
 
 
 def write_json(obj: object, path: Path) -> None:
@@ -80,14 +74,13 @@ def train_command(source, data_dir, arch, width, hidden, epochs, batch_size, lr,
     Example: cnn-train --data sample --out runs/train
     """
     dev = pick_device(device)
-    try:
-        out = writable_dir(out)
-    except OSError as e:
-        raise click.ClickException(f"cannot write to {out}: {e.strerror or e}") from None
+    out = writable_dir(out)
     torch.use_deterministic_algorithms(True, warn_only=True)
-    d = load_data(source, data_dir, seed)
+    d = data.load(source, data_dir, seed=seed)
     sizes = ", ".join(f"{k} {v}" for k, v in d.describe()["sizes"].items())
     click.echo(f"data: {d.source} ({d.details.get('origin')}): {sizes}")
+    if source == "auto" and d.source == "sample":
+        click.echo(f"data: {data.sample_instead_of_mnist(data_dir)}")
 
     arch_args = {k: v for k, v in {"width": width, "hidden": hidden}.items() if v is not None}
     try:
@@ -172,16 +165,13 @@ def train_command(source, data_dir, arch, width, hidden, epochs, batch_size, lr,
               help="Folder for confusion.png (default: beside the checkpoint).")
 def eval_command(checkpoint_path, source, data_dir, split, out):
     """Accuracy, per-class accuracy and confusion matrix of a checkpoint on held-out digits."""
-    try:
-        ckpt = checkpoint.load(checkpoint_path)
-        model = checkpoint.rebuild(ckpt)
-    except checkpoint.CheckpointError as e:
-        raise click.ClickException(str(e)) from None
+    ckpt = checkpoint.load(checkpoint_path)
+    model = checkpoint.rebuild(ckpt)
     trained_on = ckpt.get("data", {})
-    d = load_data(source or trained_on.get("source", "auto"), data_dir, trained_on.get("split_seed", 0))
+    d = data.load(source or trained_on.get("source", "auto"), data_dir, seed=trained_on.get("split_seed", 0))
     chosen = {"val": d.val, "test": d.test, "train": d.train}[split]
     if chosen is None:
-        raise click.ClickException(f"the {d.source} source has no {split} split (only full MNIST has a test set)")
+        raise UserError(f"the {d.source} source has no {split} split (only full MNIST has a test set)")
     x, y = loop.to_tensor(chosen, torch.device("cpu"))
     _, acc, pred = loop.evaluate(model, x, y)
     truth = chosen.labels
@@ -194,11 +184,7 @@ def eval_command(checkpoint_path, source, data_dir, split, out):
     click.echo("confusion (rows true, columns predicted):")
     for label, row in zip(LABELS, cm):
         click.echo(f"  {label}  " + " ".join(f"{v:5d}" for v in row))
-    out = Path(out) if out else Path(checkpoint_path).parent
-    try:
-        writable_dir(out)
-    except OSError as e:
-        raise click.ClickException(f"cannot write to {out}: {e.strerror or e}") from None
+    out = writable_dir(Path(out) if out else Path(checkpoint_path).parent)
     image = out / "confusion.png"
     plots.plot_confusion(cm, list(LABELS), image, f"{ckpt['arch']} on {d.source}/{split}: {100 * acc:.2f}%")
     click.echo(f"wrote {image}")

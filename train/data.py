@@ -10,17 +10,20 @@ import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from digit_cnn_edge.runtime.convention import INPUT_SIZE, LABELS
+from digit_cnn_edge.runtime.decode import read_image
+from digit_cnn_edge.runtime.errors import BadInput
 from digit_cnn_edge.runtime.preprocess import prepare_single
 from digit_cnn_edge.runtime.sources import IMAGE_SUFFIXES
 
 SOURCES = ("auto", "mnist", "sample", "folder")
+DEFAULT_DIR = Path("data")
+MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
-class DataError(RuntimeError):
+class DataError(BadInput):
     """A data source that cannot be used as asked (absent, offline, unreadable)."""
 
 
@@ -89,27 +92,42 @@ def load_sample(seed: int = 0, val_fraction: float = 0.1) -> Data:
     return Data(_take(images, labels, tr), _take(images, labels, va), None, "sample", details)
 
 
-def load_mnist(data_dir: Path, download: bool, seed: int = 0, val_size: int = 5000) -> Data:
-    """Real MNIST: 55,000 train / 5,000 val from the training set, the official 10,000 as test."""
+def load_mnist(data_dir: Path, download: bool, seed: int = 0, val_fraction: float = 1 / 12) -> Data:
+    """Real MNIST: 55,000 train / 5,000 val from the training set, the official 10,000 as test.
+
+    torchvision downloads the files and refuses one whose MD5 is not the one it
+    expects (a truncated or altered download), which ends here as one line.
+    """
     from torchvision.datasets import MNIST
 
     try:
         train_set = MNIST(str(data_dir), train=True, download=download)
         test_set = MNIST(str(data_dir), train=False, download=download)
     except RuntimeError as e:
-        raise DataError(f"MNIST is not in {data_dir} ({e}); offline, use --data sample") from None
+        why = " ".join(str(e).split()).rstrip(".")  # torchvision's message spans lines, one per mirror tried
+        if download:
+            raise DataError(f"could not download MNIST into {data_dir}: {why}; offline, use --data sample") from None
+        raise DataError(f"MNIST is not in {data_dir} ({why}); offline, use --data sample") from None
     except OSError as e:
         raise DataError(f"cannot download MNIST into {data_dir} ({e.strerror or e}); offline, use --data sample") from None
     images, labels = train_set.data.numpy(), train_set.targets.numpy().astype(np.int64)
-    tr, va = stratified_split(labels, val_size / len(labels), seed)
+    tr, va = stratified_split(labels, val_fraction, seed)
     test = Split(test_set.data.numpy(), test_set.targets.numpy().astype(np.int64))
     details = {"origin": f"torchvision MNIST in {data_dir}", "split_seed": seed}
     return Data(_take(images, labels, tr), _take(images, labels, va), test, "mnist", details)
 
 
 def mnist_present(data_dir: Path) -> bool:
+    """All four files unpacked, as torchvision itself checks: a failed download leaves a .gz but not these."""
     raw = data_dir / "MNIST" / "raw"
-    return (raw / "train-images-idx3-ubyte").is_file() or (raw / "train-images-idx3-ubyte.gz").is_file()
+    return all((raw / name).is_file() for name in MNIST_FILES)
+
+
+def sample_instead_of_mnist(data_dir: Path | None) -> str:
+    """What `--data auto` tells a user who got the offline sample: where MNIST was looked for, how to get it."""
+    where = Path(data_dir) if data_dir is not None else DEFAULT_DIR
+    return (f"--data auto found no MNIST in {where}, so it took the 5,000-digit offline sample; for full MNIST "
+            f"(downloads about 12 MB once): cnn-train --data mnist --data-dir {where}")
 
 
 def load_folder(root: Path, seed: int = 0, val_fraction: float = 0.1) -> Data:
@@ -123,9 +141,10 @@ def load_folder(root: Path, seed: int = 0, val_fraction: float = 0.1) -> Data:
     for label, name in enumerate(LABELS):
         files = sorted(p for p in (root / name).glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         for path in files:
-            image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-            if image is None or image.size == 0:
-                raise DataError(f"unreadable image: {path}")
+            try:
+                image = read_image(path)
+            except BadInput as e:
+                raise DataError(f"unreadable image: {e}") from None
             images.append(np.round(prepare_single(image) * 255).astype(np.uint8))
             labels.append(label)
     if not images:
@@ -139,7 +158,7 @@ def load_folder(root: Path, seed: int = 0, val_fraction: float = 0.1) -> Data:
 
 def load(source: str, data_dir: Path | None = None, seed: int = 0) -> Data:
     """The named source; `auto` takes MNIST where it is on disk, else the offline sample."""
-    data_dir = Path(data_dir) if data_dir is not None else Path("data")
+    data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DIR
     if source == "auto":
         source = "mnist" if mnist_present(data_dir) else "sample"
     if source == "mnist":

@@ -8,6 +8,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from digit_cnn_edge.runtime.files import atomic_path
+
+
+def _save(fig: plt.Figure, path: Path) -> None:
+    """Through a temporary file: a failed write is one CannotWrite line and leaves no half-written picture."""
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100)
+    finally:
+        plt.close(fig)
+
 
 def plot_history(history: list[dict], path: Path) -> None:
     epochs = [h["epoch"] for h in history]
@@ -24,8 +35,7 @@ def plot_history(history: list[dict], path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_confusion(matrix: np.ndarray, labels: list[str], path: Path, title: str) -> None:
@@ -37,5 +47,4 @@ def plot_confusion(matrix: np.ndarray, labels: list[str], path: Path, title: str
     ax.set(xticks=range(len(labels)), yticks=range(len(labels)), xticklabels=labels, yticklabels=labels)
     ax.set(xlabel="predicted", ylabel="true", title=title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)

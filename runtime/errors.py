@@ -1,0 +1,31 @@
+"""The errors a user can cause and fix, as one small family.
+
+Each is raised where the problem is found, with a message that names the file
+and the problem; the shared CLI wrapper (`cli_common.run_cli`) prints it as one
+line and exits with its code. Nothing else formats errors, so every command
+fails the same way and no user mistake ends in a traceback.
+"""
+
+
+class UserError(Exception):
+    """Something the user asked for that cannot be done as asked."""
+
+    exit_code = 1
+
+
+class BadInput(UserError):
+    """An input (image, video, camera, data folder) that is missing, unreadable or refused."""
+
+
+class BadModel(UserError):
+    """A model or checkpoint file that is missing, corrupt, or not one of ours."""
+
+
+class CannotWrite(UserError):
+    """An output that cannot be written where it was asked for."""
+
+
+class MissingExtra(UserError):
+    """An optional dependency group that is not installed; 2, like a usage error, since nothing ran."""
+
+    exit_code = 2
