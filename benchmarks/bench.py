@@ -1,7 +1,7 @@
 """One run, one machine: formats x architectures, the segmentation pipeline, and training.
 
-    python benchmarks/bench.py                       # trains edge and simple with the defaults first
-    python benchmarks/bench.py --edge runs/quickstart/model.pt --simple runs/simple/model.pt
+    python benchmarks/bench.py                       # trains edge, simple, deeper and batchnorm with the defaults first
+    python benchmarks/bench.py --edge runs/default/model.pt --simple runs/simple/model.pt --deeper ... --batchnorm ...
 
 Prints a markdown table and writes it to benchmarks/RESULTS.md with the
 command, the date and the machine. Latency is the median wall time at batch 1
@@ -25,16 +25,15 @@ import onnxruntime as ort
 import torch
 from onnx import TensorProto, helper
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from digit_cnn_edge.export import formats, parity, quantize
 from digit_cnn_edge.export.timing import median_seconds
 from digit_cnn_edge.runtime import DigitClassifier, DigitReader
 from digit_cnn_edge.runtime.convention import INPUT_SIZE
-from digit_cnn_edge.train.synth import Score, render_scene, score_frame
 from digit_cnn_edge.train import checkpoint, data, models
+from digit_cnn_edge.train.synth import Score, render_scene, score_frame
 
 HERE = Path(__file__).resolve().parent
+ARCHS = ("edge", "simple", "deeper", "batchnorm")  # the default, then the tutorial's models
 
 
 def cpuinfo() -> str:
@@ -69,7 +68,7 @@ def throughput(run, x: np.ndarray) -> float:
 def measure_formats(ckpt_path: Path, probes: parity.Probes, tmp: Path) -> list[dict]:
     ckpt = checkpoint.load(ckpt_path)
     model = checkpoint.rebuild(ckpt)
-    deployable = formats.fold_batchnorm(model) if ckpt["arch"] == "edge" else model
+    deployable = formats.fold_batchnorm(model)
     meta = formats.onnx_metadata(ckpt["arch"], checkpoint.sha256(ckpt_path))
     files = {
         "TorchScript": formats.to_torchscript(deployable, tmp / "model.ts"),
@@ -157,12 +156,12 @@ def call_overhead_us() -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--edge", type=Path, help="checkpoint of the default architecture (trained if absent)")
-    ap.add_argument("--simple", type=Path, help="checkpoint of the tutorial's simple architecture (trained if absent)")
+    for arch in ARCHS:
+        ap.add_argument(f"--{arch}", type=Path, help=f"checkpoint of the {arch} architecture (trained with the defaults if absent)")
     ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     args = ap.parse_args()
     runs = HERE / "runs"
-    ckpts = {"edge": args.edge or train("edge", runs / "edge"), "simple": args.simple or train("simple", runs / "simple")}
+    ckpts = {arch: getattr(args, arch) or train(arch, runs / arch) for arch in ARCHS}
     val = data.load_sample(seed=0).val
     probes = parity.Probes.make(val.images, val.labels)
     fmt_rows, trainings = [], {}

@@ -20,7 +20,6 @@ import argparse
 import datetime
 import json
 import math
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
@@ -28,12 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from digit_cnn_edge.runtime.segment import find_digits
-from digit_cnn_edge.train.synth import Score, render_scene, score_frame
 from digit_cnn_edge.train import data
 from digit_cnn_edge.train.loop import Config
+from digit_cnn_edge.train.synth import Score, render_scene, score_frame
 
 HERE = Path(__file__).resolve().parent
 

@@ -20,7 +20,6 @@ with 6 digits from JPEG bytes to digits, decoding included.
 import argparse
 import datetime
 import platform
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,14 +28,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from digit_cnn_edge.runtime import DigitClassifier, DigitReader
 from digit_cnn_edge.runtime.segment import Box
 from digit_cnn_edge.train.data import load_sample
-from digit_cnn_edge.train.synth import Look, iou, photograph, place, render_scene
+from digit_cnn_edge.train.synth import Look, Score, iou, photograph, place, render_scene
 
 HERE = Path(__file__).resolve().parent
+PAPER = Look()
 DARK = Look(paper=(15, 80), pen=(170, 250))
 SEEDS = {"tune": 1000, "holdout": 2000}
 
@@ -98,7 +96,7 @@ def ink_box(tile: np.ndarray) -> Box:
     return cv2.boundingRect((tile > 0.25).astype(np.uint8))
 
 
-def scattered(pool, rng, size=(640, 480), count=(1, 6), heights=(36, 130), gap=(12, 40), look=Look()) -> Frame:
+def scattered(pool, rng, size=(640, 480), count=(1, 6), heights=(36, 130), gap=(12, 40), look=PAPER) -> Frame:
     """Digits anywhere on the page, each its own size and tilt, at least `gap[0]` px apart."""
     digits, labels = pool
     c = Canvas(*size)
@@ -216,20 +214,15 @@ FAMILIES: dict[str, Callable] = {
 
 
 @dataclass
-class Tally:
-    truths: int = 0
-    found: int = 0
-    matched: int = 0
-    correct: int = 0
-    frames: int = 0
-    exact: int = 0
+class Tally(Score):
+    """synth's Score, plus the time spent reading and the frames read wrong."""
+
     seconds: float = 0.0
     misses: list[str] = field(default_factory=list)
 
     def row(self) -> list[str]:
-        pct = lambda a, b: f"{100 * a / max(b, 1):.2f}%"  # noqa: E731
-        return [pct(self.matched, self.truths), pct(self.matched, self.found), pct(self.correct, self.matched),
-                pct(self.exact, self.frames), f"{self.frames / max(self.seconds, 1e-9):.0f}"]
+        rates = (self.recall, self.precision, self.label_accuracy, self.exact_frames)
+        return [f"{100 * r:.2f}%" for r in rates] + [f"{self.frames / max(self.seconds, 1e-9):.0f}"]
 
 
 def score(t: Tally, truth: Frame, digits: list, text: str) -> None:

@@ -7,19 +7,17 @@ photographed at 30-140 px and cut out by the runtime's segmenter, as `cnn-run`
 sees them. Non-digits, rendered and cut out the same way: letters and symbols
 in several OpenCV fonts (letters that are digit shapes, O I l S Z B, are left
 out), straight strokes, scribbles, and uniform noise patches. For each
-threshold on the top probability: the share of digits kept and of non-digits
-rejected. `cnn-run --min-confidence` defaults to the threshold chosen from this
-table (README).
+threshold on the top probability: the share of each kind of crop kept.
+`cnn-run --min-confidence` defaults to the threshold chosen from this table,
+which is written to `benchmarks/RESULTS-rejection.md`.
 """
 
 import argparse
-import sys
+import datetime
 from pathlib import Path
 
 import cv2
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from digit_cnn_edge.runtime import DigitClassifier
 from digit_cnn_edge.runtime.segment import find_digits
@@ -85,12 +83,17 @@ def main() -> None:
     for name, tiles in non_digits(rng).items():
         crops = photographed_crops(tiles, rng)
         conf[f"{name} ({len(tiles)} drawn, {len(crops)} cut out)"] = clf.predict(crops)[1].max(1) if len(crops) else np.zeros(0)
-    thresholds = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
-    print("| crops | median confidence | " + " | ".join(f"kept at {t}" for t in thresholds) + " |")
-    print("|---|---:|" + "---:|" * len(thresholds))
+    thresholds = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+    lines = ["| crops | median confidence | " + " | ".join(f"kept at {t}" for t in thresholds) + " |",
+             "|---|---:|" + "---:|" * len(thresholds)]
     for name, c in conf.items():
         kept = [f"{100 * np.mean(c >= t):.1f}%" if len(c) else "-" for t in thresholds]
-        print(f"| {name} | {np.median(c) if len(c) else float('nan'):.3f} | " + " | ".join(kept) + " |")
+        lines.append(f"| {name} | {np.median(c) if len(c) else float('nan'):.3f} | " + " | ".join(kept) + " |")
+    report = (f"# Digits and non-digits by the classifier's confidence\n\n`python benchmarks/rejection.py"
+              f"{' --model ' + str(args.model) if args.model else ''}` ({args.model or 'the shipped model'}), "
+              f"{datetime.date.today()}\n\n" + "\n".join(lines) + "\n")
+    print(report)
+    (Path(__file__).resolve().parent / "RESULTS-rejection.md").write_text(report)
 
 
 if __name__ == "__main__":

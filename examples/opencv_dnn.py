@@ -15,6 +15,7 @@ import sys
 import cv2
 import numpy as np
 
+from digit_cnn_edge.runtime.convention import INPUT_SIZE
 from digit_cnn_edge.runtime.preprocess import has_ink, prepare_single, to_gray
 
 
@@ -24,7 +25,11 @@ def load(path: str) -> cv2.dnn.Net:
 
 
 def decode(path: str) -> np.ndarray:
-    """An image file as cnn-run reads it (any depth and channels); ValueError if it is not an image."""
+    """An image file at any depth and channels, as OpenCV reads it; ValueError if it is not an image.
+
+    A plain decode keeps the example to OpenCV alone; cnn-run also bounds the
+    pixels a file may claim (digit_cnn_edge.runtime.decode).
+    """
     data = np.fromfile(path, np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None:
@@ -34,7 +39,7 @@ def decode(path: str) -> np.ndarray:
 
 def logits(net: cv2.dnn.Net, framed: np.ndarray) -> np.ndarray:
     """Logits [N, 10] for framed digits [N, 28, 28] in [0, 1] (the model's input convention)."""
-    net.setInput(np.ascontiguousarray(framed, np.float32).reshape(-1, 1, 28, 28))
+    net.setInput(np.ascontiguousarray(framed, np.float32).reshape(-1, 1, INPUT_SIZE, INPUT_SIZE))
     return net.forward()
 
 

@@ -43,7 +43,7 @@ def _batch_dim() -> tuple[dict[int, object]]:
 
 
 def onnx_metadata(arch: str, checkpoint_sha256: str, quantization: str = "none") -> dict[str, str]:
-    """The metadata_props of DESIGN.md: what the runtime reads, and where the file came from."""
+    """The metadata_props of the README's Contracts: what the runtime reads, and where the file came from."""
     return {
         cv.META_LABELS: json.dumps(list(cv.LABELS)),
         cv.META_INPUT_SIZE: str(cv.INPUT_SIZE),

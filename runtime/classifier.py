@@ -29,7 +29,7 @@ _LOAD_ERRORS = (
 
 
 DEFAULT_MODEL = Path(__file__).with_name("digits.onnx")
-"""The model the runtime ships: `cnn-train` + `cnn-export --quantize weights` with the defaults (README)."""
+"""The model the runtime ships, made by scripts/ship-model.sh (cnn-train --data sample, cnn-export --onnx, defaults)."""
 
 
 class ModelError(BadModel, ValueError):

@@ -107,8 +107,8 @@ def describe(source: str, index: int | None, text: str, confidences: list[float]
               help="Folder for annotated copies (images as images, videos and webcams as .mp4).")
 @click.option("--show", is_flag=True, help="Live window with the overlay, frame rate and latency; q or Esc quits.")
 @click.option("--min-confidence", type=click.FloatRange(0, 1), default=MIN_CONFIDENCE,
-              help="Drop digits read with less confidence (the default keeps every photographed validation digit "
-                   "and drops some letters, scribbles and strokes; benchmarks/RESULTS.md).")
+              help="Drop digits read with less confidence. The default keeps every digit found: confidence separates "
+                   "digits from letters and scribbles poorly (benchmarks/RESULTS-rejection.md).")
 @click.option("--threads", type=click.IntRange(min=1), default=1, help="ONNX Runtime threads.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=MAX_PIXELS,
               help="Refuse images and video frames with more pixels, read from the file's header before "
@@ -193,6 +193,9 @@ def process(source: Source, reader: DigitReader, mode: str, as_json: bool, save:
                         keep_going = False
                         break
         ok = True
+    except KeyboardInterrupt:
+        ok = source.kind == "camera"  # Ctrl-C is how a camera stream ends: keep what was recorded
+        raise
     finally:
         if sink is not None:
             sink.close(ok)

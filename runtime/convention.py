@@ -20,7 +20,7 @@ CONVENTION = (
     "normalization folded into the model"
 )
 
-# ONNX metadata_props keys (DESIGN.md). The runtime reads its constants from these.
+# ONNX metadata_props keys (README, Contracts). The runtime reads its constants from these.
 META_LABELS = "labels"  # JSON list of class names, index = logit position
 META_INPUT_SIZE = "input_size"  # "28"
 META_BOX_SIZE = "box_size"  # "20"

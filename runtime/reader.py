@@ -9,10 +9,11 @@ from digit_cnn_edge.runtime.preprocess import has_ink, to_gray
 from digit_cnn_edge.runtime.segment import Box, Params, find_digits, reading_lines
 
 MODES = ("auto", "single", "segment")
-MIN_CONFIDENCE = 0.3
-"""Digits read with a lower top probability are dropped: the highest threshold that kept all 500 photographed
-validation digits in `benchmarks/rejection.py`; it drops 5-12% of letters, scribbles and strokes (confidence alone
-separates them poorly). Blank images never reach the classifier (`has_ink`)."""
+MIN_CONFIDENCE = 0.0
+"""Digits read with a lower top probability are dropped. By default none: `benchmarks/RESULTS-rejection.md` shows
+the confidence separating digits from letters, scribbles and strokes poorly (0.3 kept 89-95% of them), while in
+the layout benchmark 0.3 dropped 0.1-0.4% of real digits, all of which cost recall. Blank images and crops never
+reach the classifier (`has_ink`, and the segmenter's noise floor)."""
 SINGLE_MAX_SIDE = 64
 """In auto mode, images at most this size on each side are one digit (MNIST-like crops)."""
 

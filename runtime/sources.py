@@ -98,11 +98,14 @@ def frames(source: Source, max_pixels: int = MAX_PIXELS, gray: bool = False) -> 
         index = 0
         if source.kind == "camera":
             previous = 0
-            with closing(latest_frames(cap)) as live:
-                for grabbed in live:
-                    yield Frame(source.name, index, grabbed.image, fps, grabbed.captured, grabbed.sequence - previous - 1)
-                    previous = grabbed.sequence
-                    index += 1
+            try:
+                with closing(latest_frames(cap)) as live:
+                    for grabbed in live:
+                        yield Frame(source.name, index, grabbed.image, fps, grabbed.captured, grabbed.sequence - previous - 1)
+                        previous = grabbed.sequence
+                        index += 1
+            except (OSError, cv2.error) as e:  # raised on the camera's reader thread, handed over by latest_frames
+                raise SourceError(f"camera {source.camera}: {e}") from None
         else:
             while True:
                 ok, image = cap.read()

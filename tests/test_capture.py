@@ -11,7 +11,7 @@ from digit_cnn_edge.runtime.capture import latest_frames
 from digit_cnn_edge.runtime.sources import Source, frames
 
 PRODUCED = 300  # frames the fake camera makes, one a millisecond
-READ_EVERY = 0.02  # the consumer's seconds per frame: 20x slower than the camera
+READ_EVERY = 0.03  # the consumer's seconds per frame: 30x slower than the camera
 
 
 class FastCamera:
@@ -67,11 +67,11 @@ def test_a_slow_reader_gets_the_newest_frame_and_drops_the_stale_ones():
         assert grabbed.sequence == number(grabbed.image)
         time.sleep(READ_EVERY)
     assert got == sorted(set(got)), "every frame handed out is newer than the one before"
-    assert len(got) < PRODUCED / 3, "a reader 20x slower than the camera skips most frames"
+    assert len(got) < PRODUCED / 2, "a reader 30x slower than the camera skips most frames (a queue reads all)"
     assert got[-1] == PRODUCED, "the last frame the camera made is never lost"
     # A queue falls further behind with every frame, by the end by nearly all of PRODUCED; the
     # newest-frame slot stays a frame or two behind the camera (the bound leaves room for a loaded machine).
-    assert max(behind) < PRODUCED / 3, behind
+    assert max(behind) < PRODUCED / 2, behind
     assert camera.readers == {"camera-reader"}, "the camera is read on its own thread"
 
 
@@ -96,7 +96,7 @@ def test_camera_frames_count_what_was_read_and_carry_their_capture_time_and_the_
         time.sleep(READ_EVERY)
     indices, numbers, dropped = zip(*seen)
     assert list(indices) == list(range(len(seen))), "indices count the frames processed, without gaps"
-    assert numbers[-1] == PRODUCED and len(numbers) < PRODUCED / 3
+    assert numbers[-1] == PRODUCED and len(numbers) < PRODUCED / 2
     assert all(n - d - 1 == before for n, d, before in zip(numbers, dropped, (0, *numbers))), "dropped: the gap before each"
     assert camera.released
 

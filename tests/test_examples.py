@@ -202,7 +202,7 @@ def test_opencv_dnn_reads_like_cnn_run(onnx_model, all_files, reference, capsys)
 
 
 def run_node(script: str, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(["node", str(EXAMPLES / "node" / script), *args], input=stdin, capture_output=True, timeout=120)
+    return subprocess.run(["node", str(EXAMPLES / "node" / script), *args], input=stdin, capture_output=True, timeout=120, check=False)
 
 
 def test_node_reads_like_cnn_run(node_ready, onnx_model, all_files, reference, capsys):
@@ -306,7 +306,7 @@ def page_run(web_ready, onnx_model, all_files, framed, drawings, tmp_path_factor
     }
     (out / "job.json").write_text(json.dumps(job))
     try:
-        done = subprocess.run(["node", str(WEB / "drive.mjs"), str(out / "job.json")], capture_output=True, timeout=180)
+        done = subprocess.run(["node", str(WEB / "drive.mjs"), str(out / "job.json")], capture_output=True, timeout=180, check=False)
     finally:
         server.shutdown()
         server.server_close()

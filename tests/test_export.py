@@ -13,8 +13,8 @@ from digit_cnn_edge.export import formats, parity
 from digit_cnn_edge.export.cli import export_command
 from digit_cnn_edge.runtime import DigitClassifier
 from digit_cnn_edge.runtime import convention as cv
-from tests.conftest import invoke
 from digit_cnn_edge.train import checkpoint, models
+from tests.conftest import invoke
 
 
 def test_onnx_is_one_valid_file_with_the_contract(exported):
@@ -184,3 +184,16 @@ def test_weight_only_int8_is_small_and_folds_back_to_the_fp32_graph(trained, tmp
         return [n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node]
 
     assert optimized_ops(int8) == optimized_ops(fp32)  # the int8 weights are decoded once, at load
+
+
+@pytest.mark.parametrize("arch", ["deeper", "batchnorm"])
+def test_tutorial_models_train_export_and_pass_the_gate(arch, tmp_path, capsys):
+    from digit_cnn_edge.train.cli import train_command
+
+    code, _, err = invoke(train_command, "cnn-train", ["--arch", arch, "--epochs", "1", "--photo-share", "0", "--out", tmp_path], capsys)
+    assert code == 0, err
+    code, _, err = invoke(export_command, "cnn-export", [tmp_path / "model.pt", "--onnx", "--out", tmp_path], capsys)
+    assert code == 0, err
+    report = json.loads((tmp_path / "export_report.json").read_text())
+    assert report["architecture"] == arch and report["formats"]["onnx"]["passed"]
+    assert DigitClassifier(tmp_path / "model.onnx").info.architecture == arch

@@ -218,8 +218,8 @@ def test_cli_save_keeps_same_named_images_from_different_folders(onnx_model, inp
 def test_default_recipe_reads_photographed_scenes(tmp_path, sample, capsys):
     """The whole chain with the defaults (about 3 minutes on 2 cores): train, export, read 120 rendered photos."""
     from digit_cnn_edge.export.cli import export_command
-    from digit_cnn_edge.train.synth import render_scene
     from digit_cnn_edge.train.cli import train_command
+    from digit_cnn_edge.train.synth import render_scene
 
     code, _, err = invoke(train_command, "cnn-train", ["--data", "sample", "--out", tmp_path], capsys)
     assert code == 0, err

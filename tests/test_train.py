@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import invoke
 from digit_cnn_edge.train import checkpoint, data, models
 from digit_cnn_edge.train.cli import eval_command, train_command
+from tests.conftest import invoke
 
 
 def test_sample_split_is_stratified_disjoint_and_repeatable(sample):

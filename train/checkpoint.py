@@ -1,4 +1,4 @@
-"""The checkpoint contract (DESIGN.md): one file that rebuilds the model with no other input."""
+"""The checkpoint contract (README, Contracts): one file that rebuilds the model with no other input."""
 
 import hashlib
 import pickle

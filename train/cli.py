@@ -10,8 +10,8 @@ import torch
 from tqdm import tqdm
 
 from digit_cnn_edge.runtime.cli_common import entry_point
-from digit_cnn_edge.runtime.errors import UserError
 from digit_cnn_edge.runtime.convention import LABELS
+from digit_cnn_edge.runtime.errors import UserError
 from digit_cnn_edge.runtime.files import atomic_path, writable_dir
 from digit_cnn_edge.train import checkpoint, data, loop, models, photos, plots
 
@@ -45,10 +45,11 @@ positive = click.IntRange(min=1)
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="MNIST folder (default ./data), or the root of a folder dataset.")
 @click.option("--arch", type=click.Choice(list(models.ARCHITECTURES)), default=models.DEFAULT_ARCH,
-              help="edge: this project's default; simple, tiny: the tutorials' models as written.")
+              help="edge: this project's default; simple, deeper, batchnorm, tiny: the tutorials' models as written.")
 @click.option("--width", type=positive, default=None,
-              help="edge: channels of the first conv (then 2x and 4x). Default: the architecture's own.")
-@click.option("--hidden", type=positive, default=None, help="edge: units of the hidden layer. Default: the architecture's own.")
+              help=f"edge: channels of the first conv (then 2x and 4x). Default: {models.default_argument('edge', 'width')}.")
+@click.option("--hidden", type=positive, default=None,
+              help=f"edge: units of the hidden layer. Default: {models.default_argument('edge', 'hidden')}.")
 @click.option("--epochs", type=positive, default=loop.Config.epochs, help="Maximum number of passes over the training data.")
 @click.option("--batch-size", type=positive, default=loop.Config.batch_size)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=loop.Config.lr,

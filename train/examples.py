@@ -10,8 +10,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from digit_cnn_edge.train.synth import render_scene
 from digit_cnn_edge.train.data import load_sample
+from digit_cnn_edge.train.synth import render_scene
 
 
 def write_examples(out: Path, seed: int = 3) -> dict[str, str]:

@@ -114,6 +114,11 @@ def arguments(arch: str) -> tuple[str, ...]:
     return tuple(inspect.signature(ARCHITECTURES[arch]).parameters)
 
 
+def default_argument(arch: str, name: str) -> object:
+    """An architecture's default for one argument (what --help states)."""
+    return inspect.signature(ARCHITECTURES[arch]).parameters[name].default
+
+
 def resolved_arguments(arch: str, given: dict) -> dict:
     """`given` plus the architecture's defaults for the rest, so a checkpoint rebuilds the same model after a default changes."""
     build(arch, **given)  # raises KeyError naming a bad architecture or argument
