@@ -12,7 +12,7 @@ import numpy as np
 
 from digit_cnn_edge.runtime.classifier import DigitClassifier
 from digit_cnn_edge.runtime.cli_common import entry_point, report
-from digit_cnn_edge.runtime.decode import MAX_PIXELS, library_messages, opencv_reason
+from digit_cnn_edge.runtime.decode import MAX_PIXELS, library_messages, quietly
 from digit_cnn_edge.runtime.draw import annotate
 from digit_cnn_edge.runtime.errors import BadInput, CannotWrite, UserError
 from digit_cnn_edge.runtime.files import atomic_path, discard, move_into_place, temp_sibling, writable_dir
@@ -74,15 +74,10 @@ def save_image(image: np.ndarray, path: Path) -> None:
     """Write `image` in the format its name says (PGM is grey by definition)."""
     if path.suffix.lower() == ".pgm" and image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    ok, failure = False, None
-    with library_messages() as said:
-        try:
-            ok, data = cv2.imencode(path.suffix, image)
-        except cv2.error as e:
-            failure = opencv_reason(e)
-    if not ok:
-        reason = failure or (said[-1] if said else "the encoder failed")
-        raise CannotWrite(f"cannot write {path}: {reason[:160]}")
+    encoded, reason = quietly(lambda: cv2.imencode(path.suffix, image))
+    if encoded is None or not encoded[0]:
+        raise CannotWrite(f"cannot write {path}: {(reason or 'the encoder failed')[:160]}")
+    data = encoded[1]
     with atomic_path(path) as tmp:
         tmp.write_bytes(data.tobytes())
 

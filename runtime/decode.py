@@ -12,9 +12,10 @@ import os
 import struct
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -32,6 +33,7 @@ METADATA_BYTES = 16 << 20
 FORMATS = "PNG, JPEG, BMP, TIFF, WebP, PGM/PPM"
 
 Size = tuple[int, int]  # width, height
+T = TypeVar("T")
 
 
 class Refused(ValueError):
@@ -91,6 +93,20 @@ def library_messages() -> Iterator[list[str]]:
         lines.extend(line.strip() for line in said.decode(errors="replace").splitlines() if line.strip())
 
 
+def quietly(call: Callable[[], T]) -> tuple[T | None, str | None]:
+    """`call()` with what the C libraries print kept from the user: its result (None if OpenCV raised) and the reason it gave.
+
+    The reason is OpenCV's exception, else the last line a library printed, else None.
+    """
+    result, failure = None, None
+    with library_messages() as said:
+        try:
+            result = call()
+        except cv2.error as e:
+            failure = opencv_reason(e)
+    return result, failure or (said[-1] if said else None)
+
+
 def opencv_reason(error: cv2.error) -> str:
     """The part of an OpenCV exception a user can read: what failed, without the source file and line."""
     return str(error).split("error: ", 1)[-1].strip().splitlines()[0]
@@ -119,14 +135,8 @@ def decode(data: bytes, max_pixels: int = MAX_PIXELS, gray: bool = False) -> np.
                           f"this one has {len(data):,}")
     except Corrupt as e:
         raise Refused(f"not a readable image ({e})") from None
-    image, failure = None, None
-    with library_messages() as said:
-        try:
-            flags = cv2.IMREAD_GRAYSCALE if gray and data[:2] == b"\xff\xd8" else cv2.IMREAD_UNCHANGED
-            image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
-        except cv2.error as e:
-            failure = opencv_reason(e)
-    reason = failure or (said[-1] if said else None)
+    flags = cv2.IMREAD_GRAYSCALE if gray and data[:2] == b"\xff\xd8" else cv2.IMREAD_UNCHANGED
+    image, reason = quietly(lambda: cv2.imdecode(np.frombuffer(data, np.uint8), flags))
     if image is None or image.size == 0:
         raise Refused("not a readable image" + (f" ({reason[:160]})" if reason else ""))
     return image

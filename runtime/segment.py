@@ -296,8 +296,14 @@ def find_digits(
     ink = ink_map(gray, p)
     contours, boxes, binary, weak = find_pieces(ink, p)
 
+    framed: dict[tuple[int, ...], np.ndarray] = {}
+
     def crop(members: list[int]) -> np.ndarray:
-        return frame_piece(ink, [contours[i] for i in members], weak, p, box_size, input_size)
+        """Framed once per set of pieces: a digit the judge read alone is the crop it is classified on."""
+        key = tuple(sorted(members))
+        if key not in framed:
+            framed[key] = frame_piece(ink, [contours[i] for i in key], weak, p, box_size, input_size)
+        return framed[key]
 
     blobs = group_pieces(boxes, crop, p, judge)
     blobs = [b for b in blobs if is_digit(b, _ink_pixels(binary, b.box), gray.shape, p)]
