@@ -83,7 +83,7 @@ def _read_until_stopped(cap: Capture, slot: _Slot, stop: threading.Event) -> Non
             with slot.changed:
                 slot.newest = Grabbed(sequence, time.perf_counter(), image)
                 slot.changed.notify_all()
-    except Exception as e:  # handed to the consumer's thread, which raises it
+    except Exception as e:  # noqa: BLE001 - not hidden: handed to the consumer's thread, which raises it
         slot.error = e
     finally:
         with slot.changed:
