@@ -61,6 +61,7 @@ class Params:
     grow: float = 1.5  # a digit grown by its parts stays within this many times its own height and width
     merge_slack: float = 0.05  # a merge is kept if the merged crop's confidence is at most this much below the digit's
     narrow_growth: float = 0.6  # a narrow digit (a 1) may grow to this share of its height in width
+    inside: float = 0.5  # a part the judge kept apart, with this share of its box inside its digit's, is dropped
 
 
 @dataclass
@@ -128,6 +129,12 @@ def _gap(a: Box, b: Box) -> tuple[int, int]:
     """Horizontal and vertical gaps between two boxes (negative: they overlap by that much)."""
     (x1, y1, w1, h1), (x2, y2, w2, h2) = a, b
     return max(x1, x2) - min(x1 + w1, x2 + w2), max(y1, y2) - min(y1 + h1, y2 + h2)
+
+
+def share_inside(inner: Box, outer: Box) -> float:
+    """Share of `inner`'s area that lies within `outer`."""
+    gx, gy = _gap(inner, outer)
+    return max(-gx, 0) * max(-gy, 0) / max(inner[2] * inner[3], 1)
 
 
 def union(a: Box, b: Box) -> Box:
@@ -203,18 +210,22 @@ def group_pieces(
     `crop(members)` frames the ink of a set of pieces. With a `judge`, all
     candidates of a frame are read in one batch: a fragment joins if the merged
     crop reads about as confidently as the digit alone; a half joins only if the
-    merged crop reads more confidently than either half. Without one (training's
+    merged crop reads more confidently than either half. A part kept apart that
+    lies mostly inside its digit's box is dropped: a stray stroke within a
+    digit's frame is never a digit of its own. Without a judge (training's
     re-photographed single digits), the geometry decides.
     """
     found, typical = candidates(boxes, p)
+    stray: set[int] = set()
     if judge is not None and found:
         k = len(found)
         conf = judge(np.stack([crop([c.host]) for c in found] + [crop([c.piece]) for c in found]
                               + [crop([c.piece, c.host]) for c in found]))
         host, piece, merged = conf[:k], conf[k : 2 * k], conf[2 * k :]
-        found = [c for c, h, q, m in zip(found, host, piece, merged)
-                 if (m > max(h, q) if c.half else m >= h - p.merge_slack)]
-    joining = {c.piece for c in found}
+        joins = [m > max(h, q) if c.half else m >= h - p.merge_slack for c, h, q, m in zip(found, host, piece, merged)]
+        stray = {c.piece for c, j in zip(found, joins) if not j and share_inside(boxes[c.piece], boxes[c.host]) >= p.inside}
+        found = [c for c, j in zip(found, joins) if j]
+    joining = {c.piece for c in found} | stray
     members: dict[int, list[int]] = {i: [i] for i in range(len(boxes)) if i not in joining}
     boxes_of = {i: boxes[i] for i in members}
     # Nearest parts first; one that would take the grown box past one digit's shape stays on its own.

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from digit_cnn_edge.runtime import DigitClassifier, DigitReader
-from digit_cnn_edge.runtime.segment import find_digits
+from digit_cnn_edge.runtime.segment import Params, find_digits, group_pieces
 from digit_cnn_edge.train.synth import iou, photograph, place
 
 
@@ -120,3 +120,13 @@ def test_no_ink_is_no_digit(reader, mode):
     for image in blanks:
         reading = reader.read(image, mode)
         assert reading.digits == [] and reading.text == ""
+
+
+@pytest.mark.parametrize("piece, kept_apart", [((104, 104, 12, 18), False), ((70, 104, 12, 18), True)])
+def test_a_stroke_the_judge_keeps_apart_is_dropped_only_inside_its_digits_box(piece, kept_apart):
+    """A stray stroke within a digit's frame is never a digit of its own; beside the frame it may be one."""
+    boxes = [(100, 100, 30, 34), piece]  # the piece is under half the digit's height: a fragment of it
+    no_merge = lambda crops: np.array([0.95, 0.5, 0.6])  # digit alone, piece alone, merged: the merge reads worse
+    blobs = group_pieces(boxes, lambda members: np.zeros((28, 28), np.float32), Params(), no_merge)
+    assert sorted(b.box for b in blobs) == sorted([boxes[0], piece] if kept_apart else [boxes[0]])
+    assert all(b.members == [0] for b in blobs if b.box == boxes[0])
