@@ -20,7 +20,8 @@
    crop reads about as confidently as the digit alone, all candidates in one
    batch. Two digit-sized pieces never merge, fragments join only digit-sized
    pieces, and all of a digit's fragments together must keep it within its
-   own shape limits, so merges cannot chain.
+   own shape limits, so merges cannot chain. A part kept apart that lies
+   mostly inside its digit's box is dropped, never read as a digit.
 4. `is_digit` drops what is not digit-shaped: specks, long lines, anything
    touching the frame's edge.
 5. `frame_piece`: each digit is cut from the ink map (other pieces masked
