@@ -9,7 +9,9 @@ light digits on a dark board, and 1280x720 / 1920x1080 frames with 90-320 px
 digits. Every frame is drawn from validation digits of the default split (never
 trained on) and photographed with uneven light, noise, blur and JPEG. Frames come
 in two halves by seed: `tune` (looked at while tuning the segmenter) and
-`holdout` (only for the figures). Per family: box recall and precision (IoU >=
+`holdout` (only for the figures). `--digits other-writers` draws the frames from
+OpenCV's sample digits instead (see other_writers.py: writers the sample never
+saw), the half named by `--part`. Per family: box recall and precision (IoU >=
 0.5), label accuracy of the matched boxes, frames read exactly (on line families
 the text with its line breaks; scattered frames, which have no reading order,
 count when every digit is found and read right with nothing extra) and frames
@@ -27,6 +29,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import other_writers
 
 from digit_cnn_edge.runtime import DigitClassifier, DigitReader
 from digit_cnn_edge.runtime.segment import Box
@@ -279,12 +282,19 @@ def main() -> None:
     ap.add_argument("--part", choices=list(SEEDS), default="holdout")
     ap.add_argument("--families", nargs="*", default=list(FAMILIES))
     ap.add_argument("--show-misses", type=int, default=0, help="print this many misread frames per family")
+    ap.add_argument("--digits", choices=["validation", "other-writers"], default="validation",
+                    help="validation: the default split's 500 validation digits; other-writers: OpenCV's sample digits "
+                         "(other_writers.py), the same half (--part) as the frames")
     ap.add_argument("--write", action="store_true", help="append the table to benchmarks/RESULTS-layouts.md")
     args = ap.parse_args()
     cv2.setNumThreads(1)
     reader = DigitReader(DigitClassifier(args.model, threads=1))
-    val = load_sample(seed=0).val
-    pool = (val.images, val.labels)
+    if args.digits == "other-writers":
+        images, labels = other_writers.load(args.part)
+        pool = (np.round(images * 255).astype(np.uint8), labels)
+    else:
+        val = load_sample(seed=0).val
+        pool = (val.images, val.labels)
     lines = ["| family | box recall | precision | labels | frames read exactly | frames/s |", "|---|---:|---:|---:|---:|---:|"]
     for k, name in enumerate(args.families):
         t = evaluate(reader, pool, FAMILIES[name], args.frames, SEEDS[args.part] + 100 * k)
@@ -297,7 +307,8 @@ def main() -> None:
     print(lines[-1])
     if args.write:
         header = (f"\n## {args.part} frames, {args.frames} per family, {datetime.date.today()}\n\n"
-                  f"`python benchmarks/layouts.py --model {args.model or '(shipped)'} --frames {args.frames} --part {args.part}` "
+                  f"`python benchmarks/layouts.py --model {args.model or '(shipped)'} --frames {args.frames} --part {args.part} "
+                  f"--digits {args.digits}` "
                   f"on {platform.processor() or platform.machine()}, one core\n\n")
         with open(HERE / "RESULTS-layouts.md", "a") as f:
             f.write(header + "\n".join(lines) + "\n")
