@@ -22,6 +22,9 @@
    pieces, and all of a digit's fragments together must keep it within its
    own shape limits, so merges cannot chain. A part kept apart that lies
    mostly inside its digit's box is dropped, never read as a digit.
+   `split_touching`: a narrow blob far taller than the frame's typical digit
+   (two stacked digits whose strokes touch) is cut at its thinnest middle
+   row when the classifier doubts the whole and reads both halves better.
 4. `is_digit` drops what is not digit-shaped: specks, long lines, anything
    touching the frame's edge.
 5. `frame_piece`: each digit is cut from the ink map (other pieces masked
@@ -63,6 +66,9 @@ class Params:
     merge_slack: float = 0.05  # a merge is kept if the merged crop's confidence is at most this much below the digit's
     narrow_growth: float = 0.6  # a narrow digit (a 1) may grow to this share of its height in width
     inside: float = 0.5  # a part the judge kept apart, with this share of its box inside its digit's, is dropped
+    split: float = 1.6  # a blob over this many typical digits tall may be two stacked digits that touch
+    split_band: tuple[float, float] = (0.3, 0.7)  # share of such a blob's height where the cut may fall
+    split_doubt: float = 0.6  # ... and only if the classifier reads the whole blob below this confidence
 
 
 @dataclass
@@ -240,6 +246,54 @@ def group_pieces(
     return [Blob(boxes_of[i], sorted(parts)) for i, parts in members.items()]
 
 
+def cut_row(mask: np.ndarray, band: tuple[float, float]) -> int:
+    """The row with the least ink within `band` of the mask's height: where two stacked digits touch."""
+    h = mask.shape[0]
+    lo, hi = int(h * band[0]), max(int(h * band[1]), int(h * band[0]) + 1)
+    return lo + int(np.argmin(mask[lo:hi].sum(1)))
+
+
+def split_touching(
+    blobs: list[Blob], contours: list[np.ndarray], crop: Callable[[list[int]], np.ndarray], judge: Judge, p: Params
+) -> list[Blob]:
+    """Cut blobs far taller than the frame's typical digit at their thinnest middle row, where the evidence says so.
+
+    Two digits written one above the other can touch and come out as one piece,
+    which grouping never splits. A blob over `p.split` times the median blob
+    height (with at least two other blobs to set it) is cut in two at its row
+    of least ink; the cut is kept only if both halves read more confidently
+    than the whole, so a tall 8 or 3 stays whole. New pieces are appended to
+    `contours`.
+    """
+    if len(blobs) < 3:
+        return blobs
+    typical = float(np.median([b.box[3] for b in blobs]))
+    proposals: list[tuple[int, list[int], list[int]]] = []
+    for k, blob in enumerate(blobs):
+        x, y, w, h = blob.box
+        if h <= p.split * typical or h < 1.5 * w:
+            continue
+        mask = np.zeros((h, w), np.uint8)
+        cv2.drawContours(mask, [contours[i] for i in blob.members], -1, 1, cv2.FILLED, offset=(-x, -y))
+        cut = cut_row(mask, p.split_band)
+        parts = []
+        for part, top in ((mask[:cut], y), (mask[cut + 1 :], y + cut + 1)):
+            pieces, _ = cv2.findContours(np.ascontiguousarray(part), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=(x, top))
+            parts.append(list(range(len(contours), len(contours) + len(pieces))))
+            contours.extend(pieces)
+        if all(parts):
+            proposals.append((k, parts[0], parts[1]))
+    if not proposals:
+        return blobs
+    conf = judge(np.stack([crop(m) for k, upper, lower in proposals for m in (blobs[k].members, upper, lower)])).reshape(-1, 3)
+    out = list(blobs)
+    for (k, upper, lower), (whole, a, b) in zip(proposals, conf):
+        if whole < p.split_doubt and min(a, b) > whole:
+            out[k] = Blob(cv2.boundingRect(np.concatenate([contours[i] for i in upper])), upper)
+            out.append(Blob(cv2.boundingRect(np.concatenate([contours[i] for i in lower])), lower))
+    return out
+
+
 def is_digit(blob: Blob, ink_pixels: int, shape: tuple[int, int], p: Params) -> bool:
     """Digit-shaped: not a speck, a long line or a scratch, and not cut off by the frame's edge."""
     x, y, w, h = blob.box
@@ -318,6 +372,8 @@ def find_digits(
         return framed[key]
 
     blobs = group_pieces(boxes, crop, p, judge)
+    if judge is not None:
+        blobs = split_touching(blobs, contours, crop, judge, p)
     blobs = [b for b in blobs if is_digit(b, _ink_pixels(binary, b.box), gray.shape, p)]
     blobs = [blobs[i] for i in reading_order([b.box for b in blobs])]
     crops = np.zeros((len(blobs), input_size, input_size), np.float32)

@@ -130,3 +130,16 @@ def test_a_stroke_the_judge_keeps_apart_is_dropped_only_inside_its_digits_box(pi
     blobs = group_pieces(boxes, lambda members: np.zeros((28, 28), np.float32), Params(), no_merge)
     assert sorted(b.box for b in blobs) == sorted([boxes[0], piece] if kept_apart else [boxes[0]])
     assert all(b.members == [0] for b in blobs if b.box == boxes[0])
+
+
+def test_two_stacked_digits_that_touch_are_cut_apart(digits):
+    """Touching strokes make one piece that grouping never splits; the cut is kept where the classifier agrees."""
+    images, _ = digits
+    shipped = DigitReader(DigitClassifier())
+    for top, bottom, overlap in [(0, 1, 4), (0, 1, 12), (7, 3, 4)]:
+        pair = [(250, 80, 90), (250, 80 + 90 - overlap, 90)]  # the bottom digit's ink starts inside the top one's box
+        image, truth = compose(images[[top, bottom, 1, 5]], pair + in_a_row(images[[1, 5]], 400, 120, [90, 90], 40))
+        assert len(find_digits(image, Params(split=99.0))[0]) == 3  # they touch: one piece without the cut
+        reading = shipped.read(image)
+        assert len(reading.digits) == 4 and matched([d.box for d in reading.digits], truth) == 4
+        assert [d.line for d in reading.digits if d.box[0] < 400] == [0, 1]
