@@ -8,9 +8,9 @@ One 500-digit validation split has a standard error of about 0.5 points, too
 coarse to tell 98.8% from 99.2%. Here each of the 5,000 digits is held out
 exactly once (stratified folds), a model is trained with the `cnn-train`
 defaults on the rest, and the held-out predictions are pooled. Two figures per
-fold: the final epoch (no selection, an unbiased estimate of the recipe) and
-the best epoch on the held-out fold (what `cnn-train` keeps, optimistic here
-because the same digits chose it). Each fold's held-out digits are also put
+fold: the final epoch (no selection, an unbiased estimate of the recipe, and
+what `cnn-train` keeps) and the best epoch on the held-out fold (what
+`cnn-train --keep best` keeps, optimistic here because the same digits chose it). Each fold's held-out digits are also put
 into `--scenes` photo-like frames and read the way `cnn-run` reads them (its
 segmenter, the fold's final model on the crops), so the scene figures rest on
 all 5,000 digits. Appends a markdown table to benchmarks/RESULTS-crossval.md.

@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -102,6 +103,28 @@ def test_checkpoint_holds_the_contract(trained):
     assert (trained.parent / "history.png").stat().st_size > 1000
 
 
+def test_the_final_epoch_is_kept_by_default_and_the_best_on_request(trained, tmp_path, capsys):
+    from digit_cnn_edge.train import loop
+
+    def kept_is(ckpt_path: Path, expected: dict) -> None:
+        ckpt = checkpoint.load(ckpt_path)
+        assert ckpt["metrics"]["epoch"] == expected["epoch"] and ckpt["metrics"]["val_acc"] == expected["val_acc"]
+        d = data.load_sample(seed=0)
+        _, acc, _ = loop.evaluate(checkpoint.rebuild(ckpt), *loop.to_tensor(d.val, torch.device("cpu")))
+        assert abs(acc - expected["val_acc"]) < 1e-6  # the weights are that epoch's, not only its figures
+
+    final = json.loads((trained.parent / "history.json").read_text())[-1]
+    assert checkpoint.load(trained)["metrics"]["kept"] == "final"
+    kept_is(trained, final)
+    code, out, err = invoke(train_command, "cnn-train", ["--data", "sample", "--arch", "tiny", "--epochs", "4", "--lr", "0.05",
+                                                         "--photo-share", "0", "--keep", "best", "--out", tmp_path], capsys)
+    assert code == 0, err
+    history = json.loads((tmp_path / "history.json").read_text())
+    best = max(history, key=lambda h: (h["val_acc"], -h["val_loss"]))
+    kept_is(tmp_path / "model.pt", best)
+    assert f"kept the best epoch, {best['epoch']}" in out
+
+
 def test_same_seed_same_weights(tmp_path, capsys, sample):
     """Everything random is seeded: the split, the weights, shuffling, the warp and the re-photographed copies."""
     import cv2
@@ -152,7 +175,7 @@ def test_eval_rejects_a_foreign_checkpoint(tmp_path, capsys):
     assert code != 0 and "not a cnn-train checkpoint" in err
 
 
-def test_ctrl_c_keeps_the_best_checkpoint(tmp_path):
+def test_ctrl_c_keeps_the_last_finished_epoch(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-c", "from digit_cnn_edge.train.cli import train_main; train_main()",
            "--data", "sample", "--epochs", "50", "--photo-share", "0", "--out", str(out)]
@@ -165,7 +188,7 @@ def test_ctrl_c_keeps_the_best_checkpoint(tmp_path):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
-    assert "kept the best checkpoint" in err and "Traceback" not in err
+    assert "interrupted: kept the last finished epoch" in err and "Traceback" not in err
     ckpt = checkpoint.load(out / "model.pt")
     assert checkpoint.rebuild(ckpt)(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
 

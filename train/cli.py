@@ -56,6 +56,10 @@ positive = click.IntRange(min=1)
               help="Peak learning rate of the one-cycle schedule (AdamW).")
 @click.option("--seed", type=int, default=loop.Config.seed, help="Seeds the split, the initial weights, shuffling and augmentation.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto")
+@click.option("--keep", type=click.Choice(["final", "best"]), default="final",
+              help="Which epoch's weights model.pt holds. final: the last, once the one-cycle schedule has annealed "
+                   "(nothing chose it, so its validation figure is an honest estimate); best: the epoch with the best "
+                   "validation accuracy (those digits chose it, so its figure is optimistic).")
 @click.option("--patience", type=positive, default=loop.Config.patience,
               help="Stop after this many epochs without a better validation accuracy.")
 @click.option("--no-augment", is_flag=True, help="Train on the digits as they are (no random affine or elastic warp).")
@@ -68,9 +72,9 @@ positive = click.IntRange(min=1)
                    "over all cores). Default: 4 for the offline sample, 1 for full MNIST.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/train"),
               help="Folder for model.pt, history.json and history.png.")
-def train_command(source, data_dir, arch, width, hidden, epochs, batch_size, lr, seed, device, patience, no_augment, photo_share,
-                  photo_copies, out):
-    """Train a digit CNN and write its checkpoint (the best epoch on validation).
+def train_command(source, data_dir, arch, width, hidden, epochs, batch_size, lr, seed, device, keep, patience, no_augment,
+                  photo_share, photo_copies, out):
+    """Train a digit CNN and write its checkpoint (the final epoch, or with --keep best the best on validation).
 
     Example: cnn-train --data sample --out runs/train
     """
@@ -122,8 +126,8 @@ def train_command(source, data_dir, arch, width, hidden, epochs, batch_size, lr,
         mark = " *best" if is_best else ""
         tqdm.write(f"epoch {record.epoch:3d}  loss {record.train_loss:.4f}  val loss {record.val_loss:.4f}  "
                    f"val acc {100 * record.val_acc:.2f}%  ({record.seconds:.1f}s){mark}")
-        if is_best:
-            metrics = {"best_epoch": record.epoch, "val_acc": record.val_acc, "val_loss": record.val_loss}
+        if is_best or keep == "final":
+            metrics = {"kept": keep, "epoch": record.epoch, "val_acc": record.val_acc, "val_loss": record.val_loss}
             checkpoint.save(checkpoint.make(model, arch, arch_args, d.describe(), metrics, vars(cfg)), ckpt_path)
         write_json(loop.history_dicts(history), history_path)
 
@@ -132,24 +136,25 @@ def train_command(source, data_dir, arch, width, hidden, epochs, batch_size, lr,
         loop.fit(model, train_t, val_t, cfg, on_epoch, progress, photos_t)
     except KeyboardInterrupt:
         if history:
-            best = max(history, key=loop.monitor)
-            click.echo(f"\ninterrupted: kept the best checkpoint so far (epoch {best.epoch}, "
-                       f"val acc {100 * best.val_acc:.2f}%) at {ckpt_path}", err=True)
+            kept = max(history, key=loop.monitor) if keep == "best" else history[-1]
+            which = "the best epoch so far" if keep == "best" else "the last finished epoch"
+            click.echo(f"\ninterrupted: kept {which} (epoch {kept.epoch}, "
+                       f"val acc {100 * kept.val_acc:.2f}%) at {ckpt_path}", err=True)
         raise
     seconds = time.perf_counter() - start
 
     ckpt = checkpoint.load(ckpt_path)
-    best_model = checkpoint.rebuild(ckpt).to(dev)
+    kept_model = checkpoint.rebuild(ckpt).to(dev)
     metrics = dict(ckpt["metrics"], train_seconds=round(seconds, 1), photo_seconds=round(photo_seconds, 1),
                    epochs_run=len(history))
     if d.test is not None:
-        _, test_acc, _ = loop.evaluate(best_model, *loop.to_tensor(d.test, dev))
+        _, test_acc, _ = loop.evaluate(kept_model, *loop.to_tensor(d.test, dev))
         metrics["test_acc"] = test_acc
     ckpt["metrics"] = metrics
     checkpoint.save(ckpt, ckpt_path)
     plots.plot_history(loop.history_dicts(history), out / "history.png")
 
-    click.echo(f"best epoch {metrics['best_epoch']}: val acc {100 * metrics['val_acc']:.2f}% on {len(d.val)} "
+    click.echo(f"kept the {keep} epoch, {metrics['epoch']}: val acc {100 * metrics['val_acc']:.2f}% on {len(d.val)} "
                f"held-out digits" + (f", test acc {100 * metrics['test_acc']:.2f}%" if "test_acc" in metrics else "")
                + f"; trained in {seconds:.0f}s" + (f" after {photo_seconds:.0f}s of photos" if photo_seconds else ""))
     click.echo(f"wrote {ckpt_path}, {history_path}, {out / 'history.png'}")
