@@ -67,6 +67,7 @@ class Params:
     narrow_growth: float = 0.6  # a narrow digit (a 1) may grow to this share of its height in width
     inside: float = 0.5  # a part the judge kept apart, with this share of its box inside its digit's, is dropped
     split: float = 1.6  # a blob over this many typical digits tall may be two stacked digits that touch
+    split_narrow: float = 1.5  # ... if it is at least this many times as tall as wide
     split_band: tuple[float, float] = (0.3, 0.7)  # share of such a blob's height where the cut may fall
     split_doubt: float = 0.6  # ... and only if the classifier reads the whole blob below this confidence
 
@@ -259,11 +260,12 @@ def split_touching(
     """Cut blobs far taller than the frame's typical digit at their thinnest middle row, where the evidence says so.
 
     Two digits written one above the other can touch and come out as one piece,
-    which grouping never splits. A blob over `p.split` times the median blob
-    height (with at least two other blobs to set it) is cut in two at its row
-    of least ink; the cut is kept only if both halves read more confidently
-    than the whole, so a tall 8 or 3 stays whole. New pieces are appended to
-    `contours`.
+    which grouping never splits. A narrow blob (`p.split_narrow` times as tall
+    as wide) over `p.split` times the median blob height (at least two other
+    blobs set it) is cut in two at its row of least ink; the cut is kept only
+    if the classifier doubts the whole (under `p.split_doubt`) and reads both
+    halves more confidently, so a large digit among small ones stays whole.
+    New pieces are appended to `contours`.
     """
     if len(blobs) < 3:
         return blobs
@@ -271,7 +273,7 @@ def split_touching(
     proposals: list[tuple[int, list[int], list[int]]] = []
     for k, blob in enumerate(blobs):
         x, y, w, h = blob.box
-        if h <= p.split * typical or h < 1.5 * w:
+        if h <= p.split * typical or h < p.split_narrow * w:
             continue
         mask = np.zeros((h, w), np.uint8)
         cv2.drawContours(mask, [contours[i] for i in blob.members], -1, 1, cv2.FILLED, offset=(-x, -y))
