@@ -10,8 +10,8 @@ digits. Every frame is drawn from validation digits of the default split (never
 trained on) and photographed with uneven light, noise, blur and JPEG. Frames come
 in two halves by seed: `tune` (looked at while tuning the segmenter) and
 `holdout` (only for the figures). `--digits other-writers` draws the frames from
-OpenCV's sample digits instead (see other_writers.py: writers the sample never
-saw), the half named by `--part`. Per family: box recall and precision (IoU >=
+OpenCV's sample digits instead (see other_writers.py: none of them is in the
+sample), the half named by `--part`. Per family: box recall and precision (IoU >=
 0.5), label accuracy of the matched boxes, frames read exactly (on line families
 the text with its line breaks; scattered frames, which have no reading order,
 count when every digit is found and read right with nothing extra) and frames

