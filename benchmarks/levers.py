@@ -18,7 +18,6 @@ for the final report). Appends the table to `RESULTS-levers.md`.
 import argparse
 import copy
 import datetime
-import functools
 import json
 import platform
 import time
@@ -39,7 +38,7 @@ LEVERS: dict[str, dict] = {
     "photos-0.25": {"photo_share": 0.25},
     "photos-0.75": {"photo_share": 0.75},
     "epochs-150": {"epochs": 150},
-    "strong-warp": {"augment": {"rotate": 12, "scale": 0.12, "shear": 10, "shift": 2.5, "elastic": 1.5}},
+    "strong-warp": {"warp": {"rotate": 12, "scale": 0.12, "shear": 10, "shift": 2.5, "elastic": 1.5}},
     "all-digits": {"all_digits": True},
 }
 
@@ -47,7 +46,6 @@ LEVERS: dict[str, dict] = {
 def run(lever: str, seed: int, epochs: int | None = None) -> dict:
     """Train one lever and score its final, best-validation, EMA and SWA weights."""
     change = dict(LEVERS[lever]) | ({"epochs": epochs} if epochs else {})
-    warp = change.pop("augment", None)
     all_digits = change.pop("all_digits", False)
     d = data.load_sample(seed=0)
     train = d.train
@@ -79,13 +77,7 @@ def run(lever: str, seed: int, epochs: int | None = None) -> dict:
         if is_best:
             best.update(epoch=record.epoch, state=copy.deepcopy(model.state_dict()))
 
-    original = loop.Augment
-    if warp:
-        loop.Augment = functools.partial(original, **warp)
-    try:
-        loop.fit(model, train_t, val_t, cfg, on_epoch, progress, copies)
-    finally:
-        loop.Augment = original
+    loop.fit(model, train_t, val_t, cfg, on_epoch, progress, copies)
     seconds = time.perf_counter() - start
     best_model = copy.deepcopy(model)
     best_model.load_state_dict(best["state"])

@@ -8,7 +8,7 @@ elastic field, applied with a single grid_sample.
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -131,6 +131,7 @@ class Config:
     patience: int = 100  # the one-cycle schedule ends a default run; stopping early cut its annealing short
     seed: int = 0
     augment: bool = True
+    warp: dict[str, float] = field(default_factory=dict)  # Augment's ranges that differ from its defaults
     photo_share: float = 0.5  # of each batch, taken from re-photographed copies (train.photos)
     photo_copies: int | None = None  # re-photographed copies of each training digit; None: train.photos.default_copies
 
@@ -168,7 +169,7 @@ def fit(
     steps = math.ceil(len(train[1]) / cfg.batch_size)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps, pct_start=0.2)
-    augment = Augment() if cfg.augment else None
+    augment = Augment(**cfg.warp) if cfg.augment else None
     history: list[EpochRecord] = []
     best: tuple[float, ...] | None = None
     stale = 0
