@@ -9,9 +9,9 @@ light digits on a dark board, and 1280x720 / 1920x1080 frames with 90-320 px
 digits. Every frame is drawn from validation digits of the default split (never
 trained on) and photographed with uneven light, noise, blur and JPEG. Frames come
 in two halves by seed: `tune` (looked at while tuning the segmenter) and
-`holdout` (only for the figures). `--digits other-writers` draws the frames from
-OpenCV's sample digits instead (see other_writers.py: none of them is in the
-sample), the half named by `--part`. Per family: box recall and precision (IoU >=
+`holdout` (only for the figures). `--digits mnist` or `--digits opencv` draws the
+frames from a set of other_writers.py instead (5,000 MNIST digits that are not in
+the sample, or OpenCV's sample digits), the half named by `--part`. Per family: box recall and precision (IoU >=
 0.5), label accuracy of the matched boxes, frames read exactly (on line families
 the text with its line breaks; scattered frames, which have no reading order,
 count when every digit is found and read right with nothing extra) and frames
@@ -285,15 +285,15 @@ def main() -> None:
     ap.add_argument("--part", choices=list(SEEDS), default="holdout")
     ap.add_argument("--families", nargs="*", default=list(FAMILIES))
     ap.add_argument("--show-misses", type=int, default=0, help="print this many misread frames per family")
-    ap.add_argument("--digits", choices=["validation", "other-writers"], default="validation",
-                    help="validation: the default split's 500 validation digits; other-writers: OpenCV's sample digits "
-                         "(other_writers.py), the same half (--part) as the frames")
+    ap.add_argument("--digits", choices=["validation", *other_writers.SETS], default="validation",
+                    help="validation: the default split's 500 validation digits; mnist, opencv: a set of "
+                         "other_writers.py, the same half (--part) as the frames")
     ap.add_argument("--write", action="store_true", help="append the table to benchmarks/RESULTS-layouts.md")
     args = ap.parse_args()
     cv2.setNumThreads(1)
     reader = DigitReader(DigitClassifier(args.model, threads=1))
-    if args.digits == "other-writers":
-        images, labels = other_writers.load(args.part)
+    if args.digits in other_writers.SETS:
+        images, labels = other_writers.load(args.part, args.digits)
         pool = (np.round(images * 255).astype(np.uint8), labels)
     else:
         val = load_sample(seed=0).val

@@ -10,9 +10,10 @@ scored four ways on the same weights' trajectory: the final epoch (what
 best`: the validation digits chose it), an exponential moving average of the
 weights (decay 0.998 per step, batch-norm statistics included) and SWA (the
 mean of the epoch-end weights over the last quarter). Each is scored on the
-500 validation digits and on the `tune` half of OpenCV's digits
-(`other_writers.py`: 2,500 digits by other writers; the `holdout` half is only
-for the final report). Appends the table to `RESULTS-levers.md`.
+500 validation digits and on the `tune` half of a set of other_writers.py
+(`--set`: 2,500 MNIST digits that are not in the sample by default, or OpenCV's
+digits; the `holdout` half is only for the final report). Appends the table to
+`RESULTS-levers.md`.
 """
 
 import argparse
@@ -43,7 +44,7 @@ LEVERS: dict[str, dict] = {
 }
 
 
-def run(lever: str, seed: int, epochs: int | None = None) -> dict:
+def run(lever: str, seed: int, epochs: int | None = None, digits: str = "mnist") -> dict:
     """Train one lever and score its final, best-validation, EMA and SWA weights."""
     change = dict(LEVERS[lever]) | ({"epochs": epochs} if epochs else {})
     all_digits = change.pop("all_digits", False)
@@ -53,7 +54,7 @@ def run(lever: str, seed: int, epochs: int | None = None) -> dict:
         train = data.Split(np.concatenate([d.train.images, d.val.images]), np.concatenate([d.train.labels, d.val.labels]))
     cpu = torch.device("cpu")
     train_t, val_t = loop.to_tensor(train, cpu), loop.to_tensor(d.val, cpu)
-    images, labels = other_writers.load("tune")
+    images, labels = other_writers.load("tune", digits)
     tune_t = (torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels).long())
     cfg = replace(loop.Config(seed=seed, photo_copies=photos.default_copies(len(train))), **change)
     start = time.perf_counter()
@@ -92,10 +93,12 @@ def main() -> None:
     ap.add_argument("--levers", nargs="+", choices=list(LEVERS), default=list(LEVERS))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--epochs", type=int, default=None, help="override every lever's epochs (a quick look)")
+    ap.add_argument("--set", dest="digits", choices=list(other_writers.SETS), default="mnist",
+                    help="which set of other_writers.py scores the runs (its tune half)")
     args = ap.parse_args()
     torch.set_num_threads(photos.cores())
     lines = [
-        f"`python benchmarks/levers.py --levers {' '.join(args.levers)} --seed {args.seed}"
+        f"`python benchmarks/levers.py --set {args.digits} --levers {' '.join(args.levers)} --seed {args.seed}"
         + (f" --epochs {args.epochs}" if args.epochs else "") + "`, "
         f"{datetime.date.today().isoformat()}, {platform.machine()}, {photos.cores()} cores",
         "",
@@ -103,12 +106,12 @@ def main() -> None:
         "|---|---:|---:|---:|---:|---:|",
     ]
     for lever in args.levers:
-        row = run(lever, args.seed, args.epochs)
+        row = run(lever, args.seed, args.epochs, args.digits)
         print(json.dumps(row), flush=True)
         cells = [f"{100 * row[k]['other_writers']:.2f}% ({100 * row[k]['validation']:.1f}%)" for k in ("final", "best", "ema", "swa")]
         cells[1] += f", epoch {row['best_epoch']}"
         lines.append(f"| {lever} | {row['seconds']} | " + " | ".join(cells) + " |")
-    lines.append("\nEach cell: OpenCV digits by other writers (`tune` half, 2,500; standard error about 0.14 points), "
+    lines.append(f"\nEach cell: the {args.digits} set of other_writers.py (`tune` half, about 2,500 digits), "
                  "then in brackets the 500 validation digits (which `all-digits` trained on).")
     table = "\n".join(lines) + "\n"
     print(table)
