@@ -132,6 +132,15 @@ def test_a_stroke_the_judge_keeps_apart_is_dropped_only_inside_its_digits_box(pi
     assert all(b.members == [0] for b in blobs if b.box == boxes[0])
 
 
+@pytest.mark.parametrize("alone, kept", [(0.3, False), (0.7, True)])
+def test_a_fragment_kept_apart_stays_only_if_it_reads_as_a_digit(alone, kept):
+    """A speck beside a digit (the classifier reads it as nothing much) is not a digit; a small digit beside a big one is."""
+    boxes = [(100, 100, 30, 34), (134, 110, 10, 12)]  # beside the digit's box, under half its height: a fragment of it
+    no_merge = lambda crops: np.array([0.95, alone, 0.6])  # digit alone, piece alone, merged: the merge reads worse
+    blobs = group_pieces(boxes, lambda members: np.zeros((28, 28), np.float32), Params(), no_merge)
+    assert sorted(b.box for b in blobs) == sorted(boxes if kept else boxes[:1])
+
+
 def test_two_stacked_digits_that_touch_are_cut_apart(digits):
     """Touching strokes make one piece that grouping never splits; the cut is kept where the classifier agrees."""
     images, _ = digits
