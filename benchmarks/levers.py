@@ -41,6 +41,7 @@ LEVERS: dict[str, dict] = {
     "epochs-150": {"epochs": 150},
     "strong-warp": {"warp": {"rotate": 12, "scale": 0.12, "shear": 10, "shift": 2.5, "elastic": 1.5}},
     "all-digits": {"all_digits": True},
+    "pen": {"warp": {"stroke": 0.5}},  # half the digits redrawn with a thicker or thinner pen
 }
 
 

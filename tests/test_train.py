@@ -247,6 +247,27 @@ def test_photo_share_sets_how_much_of_each_batch_is_swapped():
     assert 0.45 < (half > 0).float().mean() < 0.55
 
 
+def test_a_changed_pen_thickens_or_thins_strokes_without_breaking_them(sample):
+    import cv2
+
+    from digit_cnn_edge.train import loop
+
+    x = torch.from_numpy(sample.val.images).float().div(255).unsqueeze(1)
+    gen = torch.Generator().manual_seed(0)
+    assert torch.equal(loop.change_pen(x, 0.0, gen), x)
+    y = loop.change_pen(x, 1.0, gen)
+    assert y.min() >= 0 and y.max() <= 1
+    thicker = y.sum((1, 2, 3)) > x.sum((1, 2, 3))
+    assert 0.4 < thicker.float().mean() < 0.6  # half thicker, half thinner
+    assert (y[thicker] >= x[thicker]).all()  # a thicker pen only adds ink
+
+    def parts(digit: torch.Tensor) -> int:
+        return cv2.connectedComponents((digit[0].numpy() > 0.3).astype(np.uint8))[0] - 1
+
+    broken = sum(parts(b) > parts(a) for a, b in zip(x[~thicker], y[~thicker]))
+    assert broken <= 0.05 * int((~thicker).sum())  # a thinner pen fades strokes but seldom breaks them
+
+
 def test_photo_copies_do_not_depend_on_the_number_of_workers(sample):
     from digit_cnn_edge.train import photos
 
