@@ -3,6 +3,7 @@
     python benchmarks/crossval.py                 # 10 folds, the default architecture, 2 folds at a time
     python benchmarks/crossval.py --folds 5 --arch simple --jobs 1
     python benchmarks/crossval.py --photo-share 0  # without re-photographed training digits
+    python benchmarks/crossval.py --pen 0.5        # half the training digits redrawn with another pen
 
 One 500-digit validation split has a standard error of about 0.5 points, too
 coarse to tell 98.8% from 99.2%. Here each of the 5,000 digits is held out
@@ -61,7 +62,8 @@ def read_scenes(model, digits: np.ndarray, labels: np.ndarray, n: int, seed: int
     return score
 
 
-def run_fold(arch: str, fold: int, k: int, seed: int, epochs: int | None, photo_share: float, scenes: int) -> dict:
+def run_fold(arch: str, fold: int, k: int, seed: int, epochs: int | None, photo_share: float, scenes: int,
+             pen: float = 0.0) -> dict:
     import torch
 
     from digit_cnn_edge.train import loop, models, photos
@@ -73,7 +75,8 @@ def run_fold(arch: str, fold: int, k: int, seed: int, epochs: int | None, photo_
     dev = torch.device("cpu")
     train = loop.to_tensor(data.Split(images[rest], labels[rest]), dev)
     val = loop.to_tensor(data.Split(images[held], labels[held]), dev)
-    cfg = loop.Config(seed=seed, photo_share=photo_share, **({} if epochs is None else {"epochs": epochs}))
+    cfg = loop.Config(seed=seed, photo_share=photo_share, warp={"stroke": pen} if pen else {},
+                      **({} if epochs is None else {"epochs": epochs}))
     start = time.perf_counter()
     copies = None
     if cfg.photo_share > 0:
@@ -98,11 +101,12 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=None, help="default: cnn-train's")
     ap.add_argument("--photo-share", type=float, default=Config.photo_share, help="default: cnn-train's; 0 turns it off")
     ap.add_argument("--scenes", type=int, default=100, help="photo-like scenes rendered from each held-out fold")
+    ap.add_argument("--pen", type=float, default=0.0, help="share of training digits redrawn with another pen (Augment.stroke)")
     args = ap.parse_args()
 
     with ProcessPoolExecutor(args.jobs) as pool:
-        jobs = [pool.submit(run_fold, args.arch, f, args.folds, args.seed, args.epochs, args.photo_share, args.scenes)
-                for f in range(args.folds)]
+        jobs = [pool.submit(run_fold, args.arch, f, args.folds, args.seed, args.epochs, args.photo_share, args.scenes,
+                            args.pen) for f in range(args.folds)]
         rows = []
         for job in jobs:
             rows.append(job.result())
@@ -118,7 +122,8 @@ def main() -> None:
         "",
         (
             f"`python benchmarks/crossval.py --arch {args.arch} --folds {args.folds} --seed {args.seed} "
-            f"--photo-share {args.photo_share} --scenes {args.scenes}`, {datetime.date.today().isoformat()}"
+            f"--photo-share {args.photo_share} --scenes {args.scenes}" + (f" --pen {args.pen}" if args.pen else "")
+            + f"`, {datetime.date.today().isoformat()}"
         ),
         "",
         (
