@@ -12,7 +12,6 @@ import argparse
 import datetime
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ from digit_cnn_edge.export import formats, parity, quantize
 from digit_cnn_edge.export.timing import median_seconds
 from digit_cnn_edge.runtime import DigitClassifier, DigitReader
 from digit_cnn_edge.runtime.convention import INPUT_SIZE
-from digit_cnn_edge.train import checkpoint, data, models
+from digit_cnn_edge.train import TrainOptions, checkpoint, data, models, train
 from digit_cnn_edge.train.synth import Score, render_scene, score_frame
 
 HERE = Path(__file__).resolve().parent
@@ -54,11 +53,9 @@ def cpu_ghz() -> float:
     return (max(mhz) if mhz else 2000.0) / 1000
 
 
-def train(arch: str, out: Path) -> Path:
-    """Train with the CLI's defaults, as a user would; the checkpoint records the time it took."""
-    cmd = [sys.executable, "-c", "from digit_cnn_edge.train.cli import train_main; train_main()", "--data", "sample", "--arch", arch, "--out", str(out)]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return out / "model.pt"
+def train_default(arch: str, out: Path) -> Path:
+    """Train with the defaults, as `cnn-train --data sample --arch ARCH` would; the checkpoint records the time it took."""
+    return train(TrainOptions(data="sample", arch=arch, out=out)).checkpoint
 
 
 def throughput(run, x: np.ndarray) -> float:
@@ -161,7 +158,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     args = ap.parse_args()
     runs = HERE / "runs"
-    ckpts = {arch: getattr(args, arch) or train(arch, runs / arch) for arch in ARCHS}
+    ckpts = {arch: getattr(args, arch) or train_default(arch, runs / arch) for arch in ARCHS}
     val = data.load_sample(seed=0).val
     probes = parity.Probes.make(val.images, val.labels)
     fmt_rows, trainings = [], {}

@@ -21,6 +21,7 @@ import argparse
 import datetime
 import json
 import math
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
@@ -64,32 +65,27 @@ def read_scenes(model, digits: np.ndarray, labels: np.ndarray, n: int, seed: int
 
 def run_fold(arch: str, fold: int, k: int, seed: int, epochs: int | None, photo_share: float, scenes: int,
              pen: float = 0.0) -> dict:
+    """Train with the cnn-train recipe on every fold but this one; score the final and best epoch and read scenes."""
     import torch
 
-    from digit_cnn_edge.train import loop, models, photos
+    from digit_cnn_edge.train import TrainOptions, train
 
     torch.set_num_threads(1)
     images, labels = data.load_sample_arrays()
     held = stratified_folds(labels, k, seed)[fold]
     rest = np.setdiff1d(np.arange(len(labels)), held)
-    dev = torch.device("cpu")
-    train = loop.to_tensor(data.Split(images[rest], labels[rest]), dev)
-    val = loop.to_tensor(data.Split(images[held], labels[held]), dev)
-    cfg = loop.Config(seed=seed, photo_share=photo_share, warp={"stroke": pen} if pen else {},
-                      **({} if epochs is None else {"epochs": epochs}))
+    folds = data.Data(data.Split(images[rest], labels[rest]), data.Split(images[held], labels[held]), None, "sample",
+                      {"origin": f"fold {fold} of {k} (seed {seed}) held out", "split_seed": seed})
     start = time.perf_counter()
-    copies = None
-    if cfg.photo_share > 0:
-        copies = photos.photo_copies(images[rest], cfg.photo_copies or photos.default_copies(len(rest)), seed)
-        copies = torch.from_numpy(copies).unsqueeze(2)
-    torch.manual_seed(seed)
-    model = models.build(arch)
-    history = loop.fit(model, train, val, cfg, lambda record, is_best: None, photos=copies)
-    best = max(history, key=loop.monitor)
-    seconds = time.perf_counter() - start
-    score = read_scenes(model, images[held], labels[held], scenes, seed * 1000 + fold)
-    return {"fold": fold, "n": len(held), "final": history[-1].val_acc, "best": best.val_acc, "best_epoch": best.epoch,
-            "epochs_run": len(history), "seconds": seconds, "scenes": asdict(score)}
+    with tempfile.TemporaryDirectory() as out:
+        options = TrainOptions(arch=arch, epochs=epochs, seed=seed, device="cpu", photo_share=photo_share,
+                               warp={"stroke": pen} if pen else {}, out=Path(out))
+        result = train(options, digits=folds)
+    best = max(result.epochs, key=lambda e: (e["val_acc"], -e["val_loss"]))
+    score = read_scenes(result.model, images[held], labels[held], scenes, seed * 1000 + fold)
+    return {"fold": fold, "n": len(held), "final": result.epochs[-1]["val_acc"], "best": best["val_acc"],
+            "best_epoch": best["epoch"], "epochs_run": len(result.epochs), "seconds": time.perf_counter() - start,
+            "scenes": asdict(score)}
 
 
 def main() -> None:

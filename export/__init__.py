@@ -1,10 +1,28 @@
-"""Export stage: TorchScript, torch.export and ONNX (optionally int8), each checked against PyTorch."""
+"""Export stage: TorchScript, torch.export and ONNX (optionally int8), each checked against PyTorch.
 
-from digit_cnn_edge.runtime.cli_common import needs_extra
+    from digit_cnn_edge.export import ExportOptions, export
+    result = export(Path("runs/train/model.pt"), ExportOptions(formats=("onnx",)))
+
+Importing this package needs no torch, so `cnn-export` can say which extra to
+install; `export` and its types load torch when first used.
+"""
+
+from digit_cnn_edge.common.cli import needs_extra
+
+NEEDS = ("torch", "onnx", "onnxscript", "mlxtend")
+_PIPELINE = ("export", "ExportOptions", "ExportResult", "GateFailed")
+
+
+def __getattr__(name: str) -> object:
+    if name in _PIPELINE:
+        from digit_cnn_edge.export import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def export_main() -> None:
-    needs_extra("cnn-export", "export", ("torch", "onnx", "onnxscript", "mlxtend"))
+    needs_extra("cnn-export", "export", NEEDS)
     from digit_cnn_edge.export.cli import export_main as main
 
     main()

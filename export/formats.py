@@ -13,9 +13,9 @@ import onnx
 import torch
 from torch import nn
 
+from digit_cnn_edge.common.files import atomic_path
 from digit_cnn_edge.runtime import __version__
 from digit_cnn_edge.runtime import convention as cv
-from digit_cnn_edge.runtime.files import atomic_path
 
 
 def fold_batchnorm(model: nn.Sequential) -> nn.Sequential:

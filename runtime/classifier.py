@@ -13,8 +13,8 @@ import numpy as np
 import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
+from digit_cnn_edge.common.errors import BadModel
 from digit_cnn_edge.runtime import convention as cv
-from digit_cnn_edge.runtime.errors import BadModel
 from digit_cnn_edge.runtime.preprocess import prepare_single
 
 _LOAD_ERRORS = (

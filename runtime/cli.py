@@ -10,12 +10,12 @@ import click
 import cv2
 import numpy as np
 
+from digit_cnn_edge.common.cli import entry_point, report
+from digit_cnn_edge.common.errors import BadInput, CannotWrite, UserError
+from digit_cnn_edge.common.files import atomic_path, discard, move_into_place, temp_sibling, writable_dir
 from digit_cnn_edge.runtime.classifier import DigitClassifier
-from digit_cnn_edge.runtime.cli_common import entry_point, report
 from digit_cnn_edge.runtime.decode import MAX_PIXELS, library_messages, quietly
 from digit_cnn_edge.runtime.draw import annotate
-from digit_cnn_edge.runtime.errors import BadInput, CannotWrite, UserError
-from digit_cnn_edge.runtime.files import atomic_path, discard, move_into_place, temp_sibling, writable_dir
 from digit_cnn_edge.runtime.reader import MIN_CONFIDENCE, MODES, DigitReader
 from digit_cnn_edge.runtime.sources import Source, expand, frames
 

@@ -20,7 +20,7 @@ from typing import TypeVar
 import cv2
 import numpy as np
 
-from digit_cnn_edge.runtime.errors import BadInput
+from digit_cnn_edge.common.errors import BadInput
 
 MAX_PIXELS = 89_478_485
 """Pillow's limit (its DecompressionBombWarning), so the refusals match what users know."""

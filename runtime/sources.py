@@ -9,9 +9,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from digit_cnn_edge.common.errors import BadInput
 from digit_cnn_edge.runtime.capture import latest_frames
 from digit_cnn_edge.runtime.decode import MAX_PIXELS, read_image
-from digit_cnn_edge.runtime.errors import BadInput
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")

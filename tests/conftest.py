@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digit_cnn_edge.runtime.cli_common import run_cli
+from digit_cnn_edge.common.cli import run_cli
 
 
 @pytest.fixture(scope="session")

@@ -197,3 +197,12 @@ def test_tutorial_models_train_export_and_pass_the_gate(arch, tmp_path, capsys):
     report = json.loads((tmp_path / "export_report.json").read_text())
     assert report["architecture"] == arch and report["formats"]["onnx"]["passed"]
     assert DigitClassifier(tmp_path / "model.onnx").info.architecture == arch
+
+
+def test_the_library_call_returns_the_report_and_the_files_it_placed(trained, tmp_path):
+    from digit_cnn_edge.export import ExportOptions, export
+
+    result = export(trained, ExportOptions(formats=("onnx",), out=tmp_path))
+    assert result.files == [tmp_path / "model.onnx"] and result.report_path == tmp_path / "export_report.json"
+    assert json.loads(result.report_path.read_text()) == result.report and result.report["passed"]
+    assert [r.format for r in result.results] == ["pytorch", "onnx"]

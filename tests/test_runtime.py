@@ -178,7 +178,7 @@ def test_cli_saves_annotated_images_and_video(onnx_model, inputs, tmp_path, caps
 
 
 def test_runtime_never_imports_torch(onnx_model, inputs):
-    code = ("import sys; from digit_cnn_edge.runtime.cli import run_command; from digit_cnn_edge.runtime.cli_common import run_cli\n"
+    code = ("import sys; from digit_cnn_edge.runtime.cli import run_command; from digit_cnn_edge.common.cli import run_cli\n"
             "try:\n    run_cli(run_command, 'cnn-run', sys.argv[1:])\nexcept SystemExit as e:\n    code = e.code\n"
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'onnx'))\n"
             "print('HEAVY', bad, 'EXIT', code)")

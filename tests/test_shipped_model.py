@@ -32,7 +32,7 @@ def test_shipped_model_is_a_default_digit_model(sample):
 def test_cnn_run_reads_with_the_shipped_model_without_torch(sample, tmp_path):
     for i in range(3):
         cv2.imwrite(str(tmp_path / f"d{i}.png"), 255 - cv2.resize(sample.val.images[i], (84, 84), interpolation=cv2.INTER_CUBIC))
-    code = ("import sys; from digit_cnn_edge.runtime.cli import run_command; from digit_cnn_edge.runtime.cli_common import run_cli\n"
+    code = ("import sys; from digit_cnn_edge.runtime.cli import run_command; from digit_cnn_edge.common.cli import run_cli\n"
             "try:\n    run_cli(run_command, 'cnn-run', sys.argv[1:])\nexcept SystemExit as e:\n    code = e.code\n"
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision', 'onnx'))\n"
             "print('HEAVY', bad, 'EXIT', code)")

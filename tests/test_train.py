@@ -276,3 +276,24 @@ def test_photo_copies_do_not_depend_on_the_number_of_workers(sample):
     two = photos.photo_copies(digits, copies=1, seed=3, workers=2)
     assert np.array_equal(one, two)
     assert not np.array_equal(one, photos.photo_copies(digits, copies=1, seed=4, workers=1))
+
+
+def test_the_library_call_returns_what_it_wrote_and_reports_through_its_hooks(sample, tmp_path):
+    from digit_cnn_edge.train import TrainOptions, train
+
+    small = data.Data(data.Split(sample.train.images[:300], sample.train.labels[:300]),
+                      data.Split(sample.val.images[:100], sample.val.labels[:100]), None, "sample", {"origin": "a slice"})
+    said, bars = [], []
+
+    def progress(items, total, desc):
+        bars.append(desc)
+        return items
+
+    result = train(TrainOptions(arch="tiny", epochs=2, photo_share=0, device="cpu", out=tmp_path), digits=small,
+                   log=said.append, progress=progress)
+    assert result.checkpoint == tmp_path / "model.pt" and result.history.is_file() and result.plot.is_file()
+    assert [e["epoch"] for e in result.epochs] == [1, 2] and result.data["sizes"] == {"train": 300, "val": 100}
+    assert result.config.epochs == 2 and result.metrics["epoch"] == 2
+    kept = checkpoint.load(result.checkpoint)["state_dict"]
+    assert all(torch.equal(kept[k], v) for k, v in result.model.state_dict().items())
+    assert sum(line.startswith("epoch") for line in said) == 2 and bars == ["epoch 1/2", "epoch 2/2"]

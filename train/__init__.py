@@ -1,8 +1,24 @@
-"""Training stage: data sources, model zoo, training loop, `cnn-train` and `cnn-eval`."""
+"""Training stage: data sources, model zoo, the recipe (`train`), `cnn-train` and `cnn-eval`.
 
-from digit_cnn_edge.runtime.cli_common import needs_extra
+    from digit_cnn_edge.train import TrainOptions, train
+    result = train(TrainOptions(data="sample", out=Path("runs/train")))
+
+Importing this package needs no torch, so the console scripts can say which
+extra to install; `train` and its types load torch when first used.
+"""
+
+from digit_cnn_edge.common.cli import needs_extra
 
 NEEDS = ("torch", "torchvision", "mlxtend", "matplotlib", "tqdm")
+_RECIPE = ("train", "TrainOptions", "TrainResult")
+
+
+def __getattr__(name: str) -> object:
+    if name in _RECIPE:
+        from digit_cnn_edge.train import recipe
+
+        return getattr(recipe, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def train_main() -> None:

@@ -8,10 +8,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from digit_cnn_edge.common.errors import BadModel
+from digit_cnn_edge.common.files import atomic_path
 from digit_cnn_edge.runtime import __version__
 from digit_cnn_edge.runtime.convention import BOX_SIZE, INPUT_SIZE, LABELS
-from digit_cnn_edge.runtime.errors import BadModel
-from digit_cnn_edge.runtime.files import atomic_path
 from digit_cnn_edge.train.models import build, normalization
 
 FORMAT = "digit-cnn-checkpoint/1"

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from digit_cnn_edge.common.errors import BadInput
 from digit_cnn_edge.runtime.convention import INPUT_SIZE, LABELS
 from digit_cnn_edge.runtime.decode import read_image
-from digit_cnn_edge.runtime.errors import BadInput
 from digit_cnn_edge.runtime.preprocess import prepare_single
 from digit_cnn_edge.runtime.sources import IMAGE_SUFFIXES
 

@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from digit_cnn_edge.runtime.files import atomic_path
+from digit_cnn_edge.common.files import atomic_path
 
 
 def _save(fig: plt.Figure, path: Path) -> None:

@@ -1,7 +1,7 @@
 """The errors a user can cause and fix, as one small family.
 
 Each is raised where the problem is found, with a message that names the file
-and the problem; the shared CLI wrapper (`cli_common.run_cli`) prints it as one
+and the problem; the shared CLI wrapper (`common.cli.run_cli`) prints it as one
 line and exits with its code. Nothing else formats errors, so every command
 fails the same way and no user mistake ends in a traceback.
 """

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from digit_cnn_edge.runtime.errors import CannotWrite
+from digit_cnn_edge.common.errors import CannotWrite
 
 
 def temp_sibling(path: Path) -> Path:

@@ -12,7 +12,7 @@ from typing import NoReturn
 
 import click
 
-from digit_cnn_edge.runtime.errors import MissingExtra, UserError
+from digit_cnn_edge.common.errors import MissingExtra, UserError
 
 
 def print_error(prog: str, message: str) -> None:
@@ -39,8 +39,10 @@ def run_cli(command: click.Command, prog: str, argv: list[str] | None = None) ->
         rv = command.main(args=argv, prog_name=prog, standalone_mode=False)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        click.echo(f"{prog}: interrupted", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt) as e:
+        # Click turns Ctrl-C into Abort; a stage may have said what it kept ("kept the last finished epoch ...").
+        said = str(e.__cause__ if isinstance(e, click.exceptions.Abort) and e.__cause__ else e)
+        click.echo(f"{prog}: interrupted" + (f": {said}" if said else ""), err=True)
         sys.exit(130)
     except click.ClickException as e:
         print_error(prog, e.format_message())

@@ -1,0 +1,189 @@
+"""The training recipe, as one function: options in, checkpoint and figures out.
+
+`train(TrainOptions(...))` is what `cnn-train` runs and what every benchmark
+calls, so the recipe (data, re-photographed copies, warp, schedule, which
+weights are kept) lives here and nowhere else. It prints nothing: messages go
+to `log`, long loops through `progress`, so a CLI, a notebook or a benchmark
+decides what the user sees.
+"""
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from digit_cnn_edge.common.errors import UserError
+from digit_cnn_edge.common.files import atomic_path, writable_dir
+from digit_cnn_edge.common.progress import Log, Progress, no_log, no_progress
+from digit_cnn_edge.train import checkpoint, data, loop, models, photos, plots
+
+
+@dataclass
+class TrainOptions:
+    """What `cnn-train` takes, one field per flag. None means: the default for the data (`resolve`)."""
+
+    data: str = "auto"  # auto | mnist | sample | folder
+    data_dir: Path | None = None
+    arch: str = models.DEFAULT_ARCH
+    width: int | None = None
+    hidden: int | None = None
+    epochs: int | None = None
+    batch_size: int = loop.Config.batch_size
+    lr: float = loop.Config.lr
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | mps
+    keep: str = "final"  # final | best
+    patience: int | None = None
+    augment: bool = True
+    photo_share: float = loop.Config.photo_share
+    photo_copies: int | None = None
+    warp: dict[str, float] = field(default_factory=dict)  # loop.Augment's ranges that differ from its defaults (no flag)
+    out: Path = Path("runs/train")
+
+
+@dataclass
+class TrainResult:
+    checkpoint: Path
+    history: Path
+    plot: Path
+    epochs: list[dict]  # what history.json holds: per epoch, train and validation loss and accuracy
+    metrics: dict  # what the checkpoint records: kept epoch, val (and test) accuracy, seconds
+    config: loop.Config  # the resolved recipe the run used
+    data: dict  # which digits it learned from (data.Data.describe())
+    model: nn.Module = field(repr=False)  # the kept weights, in eval mode
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA GPU is available here (use --device cpu)")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise UserError("--device mps: Apple MPS is not available here (use --device cpu)")
+    return torch.device(name)
+
+
+def resolve(options: TrainOptions, n_train: int) -> loop.Config:
+    """The loop's configuration, with the defaults that depend on how many digits there are filled in."""
+    epochs = options.epochs or loop.Config.epochs
+    return loop.Config(
+        epochs=epochs,
+        batch_size=options.batch_size,
+        lr=options.lr,
+        patience=options.patience or max(epochs, loop.Config.patience),
+        seed=options.seed,
+        augment=options.augment,
+        photo_share=options.photo_share,
+        photo_copies=options.photo_copies or photos.default_copies(n_train),
+        warp=dict(options.warp),
+    )
+
+
+def write_json(obj: object, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2))
+
+
+def architecture_arguments(options: TrainOptions) -> dict:
+    """The architecture's arguments, defaults included, so a checkpoint rebuilds the same model after a default changes."""
+    given = {k: v for k, v in {"width": options.width, "hidden": options.hidden}.items() if v is not None}
+    try:
+        return models.resolved_arguments(options.arch, given)
+    except KeyError as e:
+        raise ArchitectureError(str(e).strip("'\"")) from None
+
+
+class ArchitectureError(UserError):
+    """An architecture, or an argument it does not take."""
+
+    exit_code = 2
+
+
+def train(
+    options: TrainOptions,
+    digits: data.Data | None = None,
+    log: Log = no_log,
+    progress: Progress = no_progress,
+) -> TrainResult:
+    """Train a digit CNN and write model.pt, history.json and history.png into `options.out`.
+
+    `digits` replaces the source `options.data` names (a benchmark's folds).
+    The checkpoint is written after every epoch (the final one, or with
+    `keep="best"` the best on validation so far), so Ctrl-C keeps the last
+    finished epoch; the KeyboardInterrupt that ends it then says which epoch.
+    """
+    dev = pick_device(options.device)
+    out = writable_dir(options.out)
+    arch_args = architecture_arguments(options)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    d = digits if digits is not None else data.load(options.data, options.data_dir, seed=options.seed)
+    sizes = ", ".join(f"{k} {v}" for k, v in d.describe()["sizes"].items())
+    log(f"data: {d.source} ({d.details.get('origin')}): {sizes}")
+    if digits is None and options.data == "auto" and d.source == "sample":
+        log(f"data: {data.sample_instead_of_mnist(options.data_dir)}")
+    cfg = resolve(options, len(d.train))
+
+    torch.manual_seed(options.seed)
+    model = models.build(options.arch, **arch_args)
+    log(f"model: {options.arch} {arch_args or ''}, {models.multiply_adds(model):,} multiply-adds, "
+        f"{sum(p.numel() for p in model.parameters()):,} parameters; device {dev}")
+    model.to(dev)
+    train_t, val_t = loop.to_tensor(d.train, dev), loop.to_tensor(d.val, dev)
+    photos_t, photo_seconds = None, 0.0
+    if cfg.photo_share > 0:
+        start = time.perf_counter()
+        desc = f"photographing {cfg.photo_copies} cop{'ies' if cfg.photo_copies > 1 else 'y'} of each training digit"
+        copies = photos.photo_copies(d.train.images, cfg.photo_copies, options.seed, workers=photos.cores(),
+                                     progress=lambda it, total: progress(it, total, desc))
+        photos_t = torch.from_numpy(copies).unsqueeze(2).to(dev)
+        photo_seconds = time.perf_counter() - start
+        log(f"photos: {copies.shape[0] * copies.shape[1]:,} re-photographed copies in "
+            f"{photo_seconds:.0f}s, {100 * cfg.photo_share:.0f}% of each batch")
+
+    ckpt_path, history_path, plot_path = out / "model.pt", out / "history.json", out / "history.png"
+    history: list[loop.EpochRecord] = []
+
+    def on_epoch(record: loop.EpochRecord, is_best: bool) -> None:
+        history.append(record)
+        log(f"epoch {record.epoch:3d}  loss {record.train_loss:.4f}  val loss {record.val_loss:.4f}  "
+            f"val acc {100 * record.val_acc:.2f}%  ({record.seconds:.1f}s)" + (" *best" if is_best else ""))
+        if is_best or options.keep == "final":
+            metrics = {"kept": options.keep, "epoch": record.epoch, "val_acc": record.val_acc, "val_loss": record.val_loss}
+            checkpoint.save(checkpoint.make(model, options.arch, arch_args, d.describe(), metrics, asdict(cfg)), ckpt_path)
+        write_json(loop.history_dicts(history), history_path)
+
+    def epoch_bar(batches: Iterable, epoch: int, total: int) -> Iterable:
+        return progress(batches, total, f"epoch {epoch}/{cfg.epochs}")
+
+    start = time.perf_counter()
+    try:
+        loop.fit(model, train_t, val_t, cfg, on_epoch, epoch_bar, photos_t)
+    except KeyboardInterrupt:
+        if not history:
+            raise
+        kept = max(history, key=loop.monitor) if options.keep == "best" else history[-1]
+        which = "the best epoch so far" if options.keep == "best" else "the last finished epoch"
+        raise KeyboardInterrupt(f"kept {which} (epoch {kept.epoch}, val acc {100 * kept.val_acc:.2f}%) "
+                                f"at {ckpt_path}") from None
+    seconds = time.perf_counter() - start
+
+    ckpt = checkpoint.load(ckpt_path)
+    kept_model = checkpoint.rebuild(ckpt).to(dev)
+    metrics = dict(ckpt["metrics"], train_seconds=round(seconds, 1), photo_seconds=round(photo_seconds, 1),
+                   epochs_run=len(history))
+    if d.test is not None:
+        metrics["test_acc"] = loop.evaluate(kept_model, *loop.to_tensor(d.test, dev))[1]
+    ckpt["metrics"] = metrics
+    checkpoint.save(ckpt, ckpt_path)
+    plots.plot_history(loop.history_dicts(history), plot_path)
+    return TrainResult(ckpt_path, history_path, plot_path, loop.history_dicts(history), metrics, cfg, d.describe(),
+                       kept_model.cpu().eval())
+
