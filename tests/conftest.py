@@ -1,4 +1,9 @@
-"""Shared fixtures: real digits, one briefly trained model, its exports. Built once per session."""
+"""Shared fixtures: real digits, the shipped model's reader, one briefly trained model and its exports. Built once per session.
+
+Tests that judge what the runtime reads use `reader`, the model the runtime ships: a fixed file, so
+they read the same on every CPU. The model trained here (its weights differ by CPU: torch picks AVX-512
+or AVX2 kernels) is for what does not depend on its weights: the checkpoint contract, export, parity.
+"""
 
 from pathlib import Path
 
@@ -21,6 +26,14 @@ def invoke(command, prog: str, args: list[str], capsys) -> tuple[int, str, str]:
         run_cli(command, prog, [str(a) for a in args])
     out, err = capsys.readouterr()
     return exit_info.value.code or 0, out, err
+
+
+@pytest.fixture(scope="session")
+def reader():
+    """The shipped model's reader."""
+    from digit_cnn_edge.runtime import DigitClassifier, DigitReader
+
+    return DigitReader(DigitClassifier())
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from digit_cnn_edge.runtime import DigitClassifier, DigitReader
-from digit_cnn_edge.runtime.segment import Params, find_digits, group_pieces
+from digit_cnn_edge.runtime.segment import Params, find_digits
 from digit_cnn_edge.train.synth import iou, photograph, place
 
 
@@ -45,11 +45,6 @@ def matched(found: list, truth: list) -> int:
         if best is not None and iou(t, found[best]) >= 0.5:
             used.add(best)
     return len(used)
-
-
-@pytest.fixture(scope="module")
-def reader(onnx_model):
-    return DigitReader(DigitClassifier(onnx_model))
 
 
 @pytest.fixture(scope="module")
@@ -120,25 +115,6 @@ def test_no_ink_is_no_digit(reader, mode):
     for image in blanks:
         reading = reader.read(image, mode)
         assert reading.digits == [] and reading.text == ""
-
-
-@pytest.mark.parametrize("piece, kept_apart", [((104, 104, 12, 18), False), ((70, 104, 12, 18), True)])
-def test_a_stroke_the_judge_keeps_apart_is_dropped_only_inside_its_digits_box(piece, kept_apart):
-    """A stray stroke within a digit's frame is never a digit of its own; beside the frame it may be one."""
-    boxes = [(100, 100, 30, 34), piece]  # the piece is under half the digit's height: a fragment of it
-    no_merge = lambda crops: np.array([0.95, 0.5, 0.6])  # digit alone, piece alone, merged: the merge reads worse
-    blobs = group_pieces(boxes, lambda members: np.zeros((28, 28), np.float32), Params(), no_merge)
-    assert sorted(b.box for b in blobs) == sorted([boxes[0], piece] if kept_apart else [boxes[0]])
-    assert all(b.members == [0] for b in blobs if b.box == boxes[0])
-
-
-@pytest.mark.parametrize("alone, kept", [(0.3, False), (0.7, True)])
-def test_a_fragment_kept_apart_stays_only_if_it_reads_as_a_digit(alone, kept):
-    """A speck beside a digit (the classifier reads it as nothing much) is not a digit; a small digit beside a big one is."""
-    boxes = [(100, 100, 30, 34), (134, 110, 10, 12)]  # beside the digit's box, under half its height: a fragment of it
-    no_merge = lambda crops: np.array([0.95, alone, 0.6])  # digit alone, piece alone, merged: the merge reads worse
-    blobs = group_pieces(boxes, lambda members: np.zeros((28, 28), np.float32), Params(), no_merge)
-    assert sorted(b.box for b in blobs) == sorted(boxes if kept else boxes[:1])
 
 
 def test_two_stacked_digits_that_touch_are_cut_apart(digits):

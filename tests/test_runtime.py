@@ -8,17 +8,11 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from digit_cnn_edge.runtime import DigitClassifier, DigitReader, ModelError, segment
+from digit_cnn_edge.runtime import DigitClassifier, DigitReader, ModelError
 from digit_cnn_edge.runtime.cli import run_command
-from digit_cnn_edge.runtime.preprocess import frame_digit
-from digit_cnn_edge.runtime.segment import find_digits, reading_order
-from digit_cnn_edge.train.synth import Score, photograph, place, score_frame
+from digit_cnn_edge.runtime.segment import find_digits
+from digit_cnn_edge.train.synth import Score, score_frame
 from tests.conftest import invoke
-
-
-@pytest.fixture(scope="module")
-def reader(onnx_model):
-    return DigitReader(DigitClassifier(onnx_model))
 
 
 @pytest.fixture(scope="module")
@@ -76,34 +70,6 @@ def test_blank_paper_specks_and_lines_are_not_digits():
     cv2.rectangle(page, (0, 0), (639, 479), 20, 6)
     boxes, _ = find_digits(page)
     assert boxes == []
-
-
-def test_reading_order_is_line_by_line():
-    boxes = [(300, 210, 30, 50), (20, 20, 30, 50), (200, 30, 30, 45), (40, 200, 30, 55), (110, 15, 30, 52)]
-    assert reading_order(boxes) == [1, 4, 2, 3, 0]
-
-
-def test_broken_strokes_merge_into_one_digit():
-    page = np.full((200, 200), 220, np.uint8)
-    cv2.line(page, (80, 40), (130, 40), 20, 5)  # the top bar of a 7 ...
-    cv2.line(page, (128, 50), (95, 150), 20, 5)  # ... and its stem, with a gap between
-    boxes, _ = find_digits(page)
-    assert len(boxes) == 1
-
-
-def test_a_small_fragment_beside_a_digit_joins_it_but_a_neighbouring_digit_does_not(sample):
-    from digit_cnn_edge.train.synth import place
-
-    page = np.zeros((220, 360), np.float32)
-    digit = place(sample.val.images[300], 80, 0.0)  # a real digit, 80 px tall
-    h, w = digit.shape
-    page[40 : 40 + h, 30 : 30 + w] = digit
-    page[40 : 40 + h, 200 : 200 + w] = np.maximum(page[40 : 40 + h, 200 : 200 + w], digit)
-    x, y, bw, _ = cv2.boundingRect((page[:, :180] > 0.25).astype(np.uint8))
-    cv2.rectangle(page, (x + bw + 8, y + 10), (x + bw + 13, y + 26), 1.0, -1)  # a 17 px fragment 8 px from the first
-    boxes, _ = find_digits((230 - 200 * page).astype(np.uint8))
-    assert len(boxes) == 2
-    assert boxes[0][0] + boxes[0][2] >= x + bw + 13  # the fragment is part of the first digit's box
 
 
 def test_single_mode_reads_mnist_crops(reader, sample):
@@ -187,22 +153,6 @@ def test_runtime_never_imports_torch(onnx_model, inputs):
     assert "HEAVY [] EXIT 0" in done.stdout, done.stdout + done.stderr
 
 
-def test_ink_map_finds_the_strokes_of_one_large_digit_under_uneven_light(sample):
-    # One big thick digit: its enclosed paper answers a white-hat filter about as strongly as its
-    # strokes answer a black-hat, which fooled the old polarity test on about 1 frame in 20.
-    shade = 1 - 0.3 * np.mgrid[0:480, 0:640][1] / 640
-    for digit in sample.val.images[:40]:
-        for height in (60, 90, 120):
-            page, strokes = np.full((480, 640), 215.0), np.zeros((480, 640), bool)
-            big = cv2.resize(digit, (height, height), interpolation=cv2.INTER_CUBIC).clip(0, 255) / 255.0
-            page[200 : 200 + height, 300 : 300 + height] -= 170 * big
-            strokes[200 : 200 + height, 300 : 300 + height] = big > 0.7
-            gray = (page * shade).clip(0, 255).astype(np.uint8)
-            for frame in (gray, 255 - gray):
-                ink = segment.ink_map(frame, segment.Params())
-                assert np.median(ink[strokes]) > 100 and np.median(ink[~strokes]) < 10
-
-
 def test_cli_save_keeps_same_named_images_from_different_folders(onnx_model, inputs, tmp_path, capsys):
     for sub in ("a", "b"):
         (tmp_path / sub).mkdir()
@@ -236,18 +186,3 @@ def test_default_recipe_reads_photographed_scenes(tmp_path, sample, capsys):
     assert score.label_accuracy >= 0.975 and score.exact_frames >= 0.9
 
 
-def test_crops_of_photographed_digits_look_like_the_mnist_digit(sample):
-    # Two ways a crop drifted from MNIST: strokes scaled by their thin peak came out dim (2% of
-    # one crop's ink at full strength, against 48% in MNIST), and the inside of a large thick
-    # digit passed for paper (a crop 0.18 away from its digit on average, against 0.09 now).
-    rng = np.random.default_rng(0)
-    for digit in sample.val.images[:40]:
-        for height in (50, 90, 140):
-            ink = np.zeros((480, 640), np.float32)
-            tile = place(digit, height, 0.0)
-            ink[100 : 100 + tile.shape[0], 200 : 200 + tile.shape[1]] = tile
-            _, crops = find_digits(photograph(ink, rng))
-            assert len(crops) == 1
-            strokes = crops[0][crops[0] > 0.05]
-            assert (strokes >= 0.9).mean() > 0.1
-            assert np.abs(crops[0] - frame_digit(digit)).mean() < 0.12

@@ -1,0 +1,45 @@
+"""Find the digits in a photo or video frame with classic OpenCV, in a few named steps, one module each.
+
+0. Working scale (`ink.py`): frames are brought to at most `work_side` pixels on their
+   short side, so kernels, the paper estimate and size limits mean the same
+   thing on a 640x480 webcam frame and on a 1920x1080 photo with 300-px digits.
+1. `ink_map` (`ink.py`): decide whether the ink is darker or lighter than the paper
+   (the skew around the local mean), estimate the paper on an 8x smaller
+   frame (a closing or opening wipes out the strokes) and subtract; this
+   flattens uneven light and handles dark ink on light paper as well as
+   light on dark. At 8x the 9-pixel kernel spans 72 working pixels, more
+   than the solid ink of a large, thick digit.
+2. `find_pieces` (`ink.py`): binarize the ink map with hysteresis (pixels above half
+   the Otsu level, never below a noise floor, form pieces; a piece counts
+   only if some of its ink reaches the full level), close small gaps, take
+   external contours.
+3. `group_pieces` (`grouping.py`): only a fragment joins a digit. A fragment is a piece under
+   half the height of a piece it touches (a pen lift, a 5's detached bar, a
+   speck). It joins its nearest digit-sized neighbour if the grown box keeps
+   a digit's shape and, when a judge (the classifier) is given, if the merged
+   crop reads about as confidently as the digit alone, all candidates in one
+   batch. Two digit-sized pieces never merge, fragments join only digit-sized
+   pieces, and all of a digit's fragments together must keep it within its
+   own shape limits, so merges cannot chain. A part kept apart that lies
+   mostly inside its digit's box, or a fragment kept apart that does not read
+   as a digit on its own, is dropped, never read as a digit.
+   `split_touching`: a narrow blob far taller than the frame's typical digit
+   (two stacked digits whose strokes touch) is cut at its thinnest middle
+   row when the classifier doubts the whole and reads both halves better.
+4. `is_digit` (`find.py`) drops what is not digit-shaped: specks, long lines, anything
+   touching the frame's edge.
+5. `frame_piece` (`ink.py`): each digit is cut from the ink map (other pieces masked
+   out, ink under the weak level subtracted), its strokes brought to full
+   strength the way MNIST's are, and framed like MNIST for the classifier.
+6. `reading_lines` (`lines.py`): digits are chained into lines left to right by vertical
+   overlap with their left neighbour (slant and mixed heights stay on one
+   line), lines top to bottom.
+
+`find_digits` (`find.py`) runs them in order; `params.py` holds the knobs they share.
+"""
+
+from digit_cnn_edge.runtime.segment.find import find_digits
+from digit_cnn_edge.runtime.segment.lines import reading_lines, reading_order
+from digit_cnn_edge.runtime.segment.params import Box, Params
+
+__all__ = ["Box", "Params", "find_digits", "reading_lines", "reading_order"]

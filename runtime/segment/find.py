@@ -1,0 +1,70 @@
+"""The segmenter's steps in order: from a frame to the boxes and MNIST-framed crops of its digits."""
+
+import cv2
+import numpy as np
+
+from digit_cnn_edge.runtime.convention import BOX_SIZE, INPUT_SIZE
+from digit_cnn_edge.runtime.preprocess import to_gray
+from digit_cnn_edge.runtime.segment.grouping import group_pieces, split_touching
+from digit_cnn_edge.runtime.segment.ink import find_pieces, frame_piece, ink_map, working_scale
+from digit_cnn_edge.runtime.segment.lines import reading_order
+from digit_cnn_edge.runtime.segment.params import Blob, Box, Judge, Params
+
+def is_digit(blob: Blob, ink_pixels: int, shape: tuple[int, int], p: Params) -> bool:
+    """Digit-shaped: not a speck, a long line or a scratch, and not cut off by the frame's edge."""
+    x, y, w, h = blob.box
+    H, W = shape
+    if h < p.min_height or h > p.max_height_frac * H or w > p.max_aspect * h:
+        return False
+    if x <= p.border or y <= p.border or x + w >= W - p.border or y + h >= H - p.border:
+        return False
+    return ink_pixels >= p.min_fill * w * h
+
+
+def find_digits(
+    image: np.ndarray,
+    p: Params = Params(),
+    box_size: int = BOX_SIZE,
+    input_size: int = INPUT_SIZE,
+    judge: Judge | None = None,
+) -> tuple[list[Box], np.ndarray]:
+    """Boxes of the digits (frame pixels) in reading order, and their MNIST-framed crops float32 [N, size, size].
+
+    `judge` (the classifier's confidence) settles which fragments join a digit;
+    see `group_pieces`.
+    """
+    gray = to_gray(image)
+    scale = working_scale(gray.shape, p)
+    if scale < 1:
+        gray = cv2.resize(gray, (round(gray.shape[1] * scale), round(gray.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    ink = ink_map(gray, p)
+    contours, boxes, binary, weak = find_pieces(ink, p)
+
+    framed: dict[tuple[int, ...], np.ndarray] = {}
+
+    def crop(members: list[int]) -> np.ndarray:
+        """Framed once per set of pieces: a digit the judge read alone is the crop it is classified on."""
+        key = tuple(sorted(members))
+        if key not in framed:
+            framed[key] = frame_piece(ink, [contours[i] for i in key], weak, p, box_size, input_size)
+        return framed[key]
+
+    blobs = group_pieces(boxes, crop, p, judge)
+    if judge is not None:
+        blobs = split_touching(blobs, contours, crop, judge, p)
+    blobs = [b for b in blobs if is_digit(b, _ink_pixels(binary, b.box), gray.shape, p)]
+    blobs = [blobs[i] for i in reading_order([b.box for b in blobs])]
+    crops = np.zeros((len(blobs), input_size, input_size), np.float32)
+    for k, blob in enumerate(blobs):
+        crops[k] = crop(blob.members)
+    return [_to_frame(b.box, scale) for b in blobs], crops
+
+def _to_frame(box: Box, scale: float) -> Box:
+    if scale == 1:
+        return box
+    x, y, w, h = box
+    return round(x / scale), round(y / scale), round(w / scale), round(h / scale)
+
+def _ink_pixels(binary: np.ndarray, box: Box) -> int:
+    x, y, w, h = box
+    return cv2.countNonZero(binary[y : y + h, x : x + w])

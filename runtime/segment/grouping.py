@@ -1,0 +1,167 @@
+"""Step 3 of the segmenter: which pieces make one digit, settled by shape and, where it can, by the classifier."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from digit_cnn_edge.runtime.segment.params import Blob, Box, Judge, Params
+
+def _gap(a: Box, b: Box) -> tuple[int, int]:
+    """Horizontal and vertical gaps between two boxes (negative: they overlap by that much)."""
+    (x1, y1, w1, h1), (x2, y2, w2, h2) = a, b
+    return max(x1, x2) - min(x1 + w1, x2 + w2), max(y1, y2) - min(y1 + h1, y2 + h2)
+
+def share_inside(inner: Box, outer: Box) -> float:
+    """Share of `inner`'s area that lies within `outer`."""
+    gx, gy = _gap(inner, outer)
+    return max(-gx, 0) * max(-gy, 0) / max(inner[2] * inner[3], 1)
+
+def union(a: Box, b: Box) -> Box:
+    (x1, y1, w1, h1), (x2, y2, w2, h2) = a, b
+    x, y = min(x1, x2), min(y1, y2)
+    return x, y, max(x1 + w1, x2 + w2) - x, max(y1 + h1, y2 + h2) - y
+
+@dataclass(frozen=True)
+class Candidate:
+    """A piece that may belong to a digit-sized neighbour, the host."""
+
+    piece: int
+    host: int
+    half: bool  # digit-sized itself: one of two halves stacked into one digit's height (a broken 8)
+
+def candidates(boxes: list[Box], p: Params) -> tuple[list[Candidate], float]:
+    """Pieces that may belong to a neighbour (fragments, and stacked halves of one digit), and the typical digit height.
+
+    A fragment is under `p.fragment` of the height of a piece within `p.reach`
+    of that piece's height (a pen lift, a 5's bar, a speck); a piece that is
+    nobody's fragment is digit-sized. Each fragment picks its nearest digit-sized
+    neighbour whose box, grown by the fragment, keeps its shape. Two digit-sized
+    pieces are halves when one stands on the other, nearly touching, and together
+    they are no taller than `p.grow` times the frame's typical digit: a 4 written
+    above a 9 is twice that tall. A piece that has fragments of its own is never
+    a half, so nothing chains.
+    """
+
+    def touches(f: int, host: int) -> bool:
+        if boxes[f][3] >= p.fragment * boxes[host][3]:
+            return False
+        reach = p.reach * boxes[host][3]
+        gx, gy = _gap(boxes[f], boxes[host])
+        return gx <= reach and gy <= reach
+
+    n = len(boxes)
+    fragments = {f for f in range(n) if any(touches(f, j) for j in range(n) if j != f)}
+    found: dict[int, Candidate] = {}
+    for f in fragments:
+        near = [j for j in range(n) if j not in fragments and touches(f, j) and keeps_shape(boxes[j], union(boxes[f], boxes[j]), p)]
+        if near:
+            found[f] = Candidate(f, min(near, key=lambda j: max(_gap(boxes[f], boxes[j]))), half=False)
+    digits = [i for i in range(n) if i not in fragments and boxes[i][3] >= p.min_height]
+    typical = float(np.median([boxes[i][3] for i in digits])) if digits else 0.0
+    if digits:
+        hosting = {c.host for c in found.values()}
+        for i in digits:
+            for j in digits:
+                lower, upper = boxes[i], boxes[j]
+                gx, gy = _gap(lower, upper)
+                if (i != j and i not in found and i not in hosting and j not in found and lower[1] > upper[1]
+                        and -gx >= 0.5 * min(lower[2], upper[2]) and gy <= p.reach * typical
+                        and union(lower, upper)[3] <= p.grow * typical):
+                    found[i] = Candidate(i, j, half=True)
+                    hosting.add(j)
+    return list(found.values()), typical
+
+def keeps_shape(digit: Box, grown: Box, p: Params, typical: float = 0.0) -> bool:
+    """Whether a digit's box grown by its parts is still about one digit's size, not a neighbour swallowed."""
+    _, _, w, h = digit
+    _, _, gw, gh = grown
+    return gh <= p.grow * max(h, typical) and gw <= max(p.grow * w, p.narrow_growth * max(h, typical))
+
+def group_pieces(
+    boxes: list[Box], crop: Callable[[list[int]], np.ndarray], p: Params, judge: Judge | None = None
+) -> list[Blob]:
+    """Join fragments and halves to their digits where the evidence says so; every other piece stays as it is.
+
+    `crop(members)` frames the ink of a set of pieces. With a `judge`, all
+    candidates of a frame are read in one batch: a fragment joins if the merged
+    crop reads about as confidently as the digit alone; a half joins only if the
+    merged crop reads more confidently than either half. A part kept apart that
+    lies mostly inside its digit's box is dropped: a stray stroke within a
+    digit's frame is never a digit of its own; so is a fragment kept apart
+    that does not read as a digit by itself (a speck beside a digit; real
+    small digits kept apart read above `p.lone`).
+    Without a judge (training's re-photographed single digits), the geometry
+    decides.
+    """
+    found, typical = candidates(boxes, p)
+    stray: set[int] = set()
+    if judge is not None and found:
+        k = len(found)
+        conf = judge(np.stack([crop([c.host]) for c in found] + [crop([c.piece]) for c in found]
+                              + [crop([c.piece, c.host]) for c in found]))
+        host, piece, merged = conf[:k], conf[k : 2 * k], conf[2 * k :]
+        joins = [m > max(h, q) if c.half else m >= h - p.merge_slack for c, h, q, m in zip(found, host, piece, merged)]
+        stray = {c.piece for c, j, q in zip(found, joins, piece) if not j and (
+            share_inside(boxes[c.piece], boxes[c.host]) >= p.inside or (not c.half and q < p.lone))}
+        found = [c for c, j in zip(found, joins) if j]
+    joining = {c.piece for c in found} | stray
+    members: dict[int, list[int]] = {i: [i] for i in range(len(boxes)) if i not in joining}
+    boxes_of = {i: boxes[i] for i in members}
+    # Nearest parts first; one that would take the grown box past one digit's shape stays on its own.
+    for c in sorted(found, key=lambda c: max(_gap(boxes[c.piece], boxes[c.host]))):
+        grown = union(boxes_of[c.host], boxes[c.piece])
+        if keeps_shape(boxes[c.host], grown, p, typical if c.half else 0.0):
+            members[c.host].append(c.piece)
+            boxes_of[c.host] = grown
+        else:
+            members[c.piece], boxes_of[c.piece] = [c.piece], boxes[c.piece]
+    return [Blob(boxes_of[i], sorted(parts)) for i, parts in members.items()]
+
+def cut_row(mask: np.ndarray, band: tuple[float, float]) -> int:
+    """The row with the least ink within `band` of the mask's height: where two stacked digits touch."""
+    h = mask.shape[0]
+    lo, hi = int(h * band[0]), max(int(h * band[1]), int(h * band[0]) + 1)
+    return lo + int(np.argmin(mask[lo:hi].sum(1)))
+
+def split_touching(
+    blobs: list[Blob], contours: list[np.ndarray], crop: Callable[[list[int]], np.ndarray], judge: Judge, p: Params
+) -> list[Blob]:
+    """Cut blobs far taller than the frame's typical digit at their thinnest middle row, where the evidence says so.
+
+    Two digits written one above the other can touch and come out as one piece,
+    which grouping never splits. A narrow blob (`p.split_narrow` times as tall
+    as wide) over `p.split` times the median blob height (at least two other
+    blobs set it) is cut in two at its row of least ink; the cut is kept only
+    if the classifier doubts the whole (under `p.split_doubt`) and reads both
+    halves more confidently, so a large digit among small ones stays whole.
+    New pieces are appended to `contours`.
+    """
+    if len(blobs) < 3:
+        return blobs
+    typical = float(np.median([b.box[3] for b in blobs]))
+    proposals: list[tuple[int, list[int], list[int]]] = []
+    for k, blob in enumerate(blobs):
+        x, y, w, h = blob.box
+        if h <= p.split * typical or h < p.split_narrow * w:
+            continue
+        mask = np.zeros((h, w), np.uint8)
+        cv2.drawContours(mask, [contours[i] for i in blob.members], -1, 1, cv2.FILLED, offset=(-x, -y))
+        cut = cut_row(mask, p.split_band)
+        parts = []
+        for part, top in ((mask[:cut], y), (mask[cut + 1 :], y + cut + 1)):
+            pieces, _ = cv2.findContours(np.ascontiguousarray(part), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=(x, top))
+            parts.append(list(range(len(contours), len(contours) + len(pieces))))
+            contours.extend(pieces)
+        if all(parts):
+            proposals.append((k, parts[0], parts[1]))
+    if not proposals:
+        return blobs
+    conf = judge(np.stack([crop(m) for k, upper, lower in proposals for m in (blobs[k].members, upper, lower)])).reshape(-1, 3)
+    out = list(blobs)
+    for (k, upper, lower), (whole, a, b) in zip(proposals, conf):
+        if whole < p.split_doubt and min(a, b) > whole:
+            out[k] = Blob(cv2.boundingRect(np.concatenate([contours[i] for i in upper])), upper)
+            out.append(Blob(cv2.boundingRect(np.concatenate([contours[i] for i in lower])), lower))
+    return out

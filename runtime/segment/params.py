@@ -1,0 +1,45 @@
+"""The segmenter's shared vocabulary: its tuning knobs, a box, a blob of pieces, and the judge it may ask."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+Box = tuple[int, int, int, int]  # x, y, w, h
+
+
+@dataclass(frozen=True)
+class Params:
+    """Tuning knobs, in pixels of the working frame (step 0) unless noted."""
+
+    work_side: int = 540  # larger frames are scaled down to this short side before segmenting
+    min_height: int = 12  # smaller blobs are specks, dots or noise
+    max_height_frac: float = 0.9  # of the frame height
+    max_aspect: float = 2.0  # width / height above this is a line or a dash
+    min_fill: float = 0.06  # ink pixels / box area below this is a thin outline or scratch
+    noise_floor: int = 16  # ink-map thresholds never go below this (8-bit levels)
+    downscale: int = 8  # background is estimated at 1/downscale size
+    border: int = 2  # blobs within this of the edge are cut off by it
+    ink_level: float = 0.75  # quantile of a blob's ink that becomes full white (MNIST strokes are saturated); 0: peak
+    fragment: float = 0.5  # a piece under this share of a touching piece's height is a fragment of it
+    reach: float = 0.2  # a fragment touches a piece within this share of the piece's height
+    grow: float = 1.5  # a digit grown by its parts stays within this many times its own height and width
+    merge_slack: float = 0.05  # a merge is kept if the merged crop's confidence is at most this much below the digit's
+    narrow_growth: float = 0.6  # a narrow digit (a 1) may grow to this share of its height in width
+    inside: float = 0.5  # a part the judge kept apart, with this share of its box inside its digit's, is dropped
+    lone: float = 0.5  # ... as is a fragment it kept apart that it reads below this confidence on its own (a speck)
+    split: float = 1.6  # a blob over this many typical digits tall may be two stacked digits that touch
+    split_narrow: float = 1.5  # ... if it is at least this many times as tall as wide
+    split_band: tuple[float, float] = (0.3, 0.7)  # share of such a blob's height where the cut may fall
+    split_doubt: float = 0.6  # ... and only if the classifier reads the whole blob below this confidence
+
+
+@dataclass
+class Blob:
+    box: Box
+    members: list[int]  # indices of the contours that make up this blob
+
+
+Judge = Callable[[np.ndarray], np.ndarray]
+
+"""Confidence [N] that each framed crop [N, 28, 28] is a digit: the classifier's top probability."""

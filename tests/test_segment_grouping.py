@@ -1,0 +1,59 @@
+"""Step 3 of the segmenter on its own: which pieces make one digit."""
+
+import cv2
+import numpy as np
+import pytest
+
+from digit_cnn_edge.runtime.segment import Params, find_digits
+from digit_cnn_edge.runtime.segment.grouping import candidates, group_pieces
+
+
+def test_broken_strokes_merge_into_one_digit():
+    page = np.full((200, 200), 220, np.uint8)
+    cv2.line(page, (80, 40), (130, 40), 20, 5)  # the top bar of a 7 ...
+    cv2.line(page, (128, 50), (95, 150), 20, 5)  # ... and its stem, with a gap between
+    boxes, _ = find_digits(page)
+    assert len(boxes) == 1
+
+
+def test_a_small_fragment_beside_a_digit_joins_it_but_a_neighbouring_digit_does_not(sample):
+    from digit_cnn_edge.train.synth import place
+
+    page = np.zeros((220, 360), np.float32)
+    digit = place(sample.val.images[300], 80, 0.0)  # a real digit, 80 px tall
+    h, w = digit.shape
+    page[40 : 40 + h, 30 : 30 + w] = digit
+    page[40 : 40 + h, 200 : 200 + w] = np.maximum(page[40 : 40 + h, 200 : 200 + w], digit)
+    x, y, bw, _ = cv2.boundingRect((page[:, :180] > 0.25).astype(np.uint8))
+    cv2.rectangle(page, (x + bw + 8, y + 10), (x + bw + 13, y + 26), 1.0, -1)  # a 17 px fragment 8 px from the first
+    boxes, _ = find_digits((230 - 200 * page).astype(np.uint8))
+    assert len(boxes) == 2
+    assert boxes[0][0] + boxes[0][2] >= x + bw + 13  # the fragment is part of the first digit's box
+
+
+@pytest.mark.parametrize("piece, kept_apart", [((104, 104, 12, 18), False), ((70, 104, 12, 18), True)])
+def test_a_stroke_the_judge_keeps_apart_is_dropped_only_inside_its_digits_box(piece, kept_apart):
+    """A stray stroke within a digit's frame is never a digit of its own; beside the frame it may be one."""
+    boxes = [(100, 100, 30, 34), piece]  # the piece is under half the digit's height: a fragment of it
+    no_merge = lambda crops: np.array([0.95, 0.5, 0.6])  # digit alone, piece alone, merged: the merge reads worse
+    blobs = group_pieces(boxes, lambda members: np.zeros((28, 28), np.float32), Params(), no_merge)
+    assert sorted(b.box for b in blobs) == sorted([boxes[0], piece] if kept_apart else [boxes[0]])
+    assert all(b.members == [0] for b in blobs if b.box == boxes[0])
+
+
+@pytest.mark.parametrize("alone, kept", [(0.3, False), (0.7, True)])
+def test_a_fragment_kept_apart_stays_only_if_it_reads_as_a_digit(alone, kept):
+    """A speck beside a digit (the classifier reads it as nothing much) is not a digit; a small digit beside a big one is."""
+    boxes = [(100, 100, 30, 34), (134, 110, 10, 12)]  # beside the digit's box, under half its height: a fragment of it
+    no_merge = lambda crops: np.array([0.95, alone, 0.6])  # digit alone, piece alone, merged: the merge reads worse
+    blobs = group_pieces(boxes, lambda members: np.zeros((28, 28), np.float32), Params(), no_merge)
+    assert sorted(b.box for b in blobs) == sorted(boxes if kept else boxes[:1])
+
+
+def test_two_digit_sized_pieces_never_merge_and_fragments_pick_their_nearest_digit():
+    boxes = [(100, 100, 30, 40), (140, 100, 30, 40), (134, 104, 5, 10)]  # two digits and a speck between them
+    found, typical = candidates(boxes, Params())
+    assert typical == 40
+    assert [(c.piece, c.host, c.half) for c in found] == [(2, 1, False)]  # the speck is 1 px from the second, 4 from the first
+    blobs = group_pieces(boxes, lambda members: np.zeros((28, 28), np.float32), Params())
+    assert len(blobs) == 2 and sorted(len(b.members) for b in blobs) == [1, 2]
