@@ -123,10 +123,62 @@ def test_a_download_that_fails_its_checksum_is_refused_and_auto_falls_back_to_th
     assert "corrupted" in errors[0] and "--data sample" in errors[0]
     assert not (out / "model.pt").exists() and not data.mnist_present(store)
 
-    # --data auto does not mistake the refused download for MNIST on disk, and says what it took instead.
+    # --data auto does not take the refused download's leftovers for MNIST, nor fall back to the sample: it names the gap.
+    code, _, err = invoke(train_command, "cnn-train", ["--data-dir", store, *TRAIN, "--out", out], capsys)
+    assert code != 0 and len(err.strip().splitlines()) == 1 and "incomplete" in err and "train-labels-idx1-ubyte" in err
+
+
+def test_auto_takes_the_sample_where_there_is_no_mnist_and_says_how_to_get_it(small, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(data, "load_sample", lambda seed: replace(small, test=None))  # fewer digits, same path
-    code, stdout, err = invoke(train_command, "cnn-train", ["--data-dir", store, *TRAIN, "--out", out], capsys)
+    code, stdout, err = invoke(train_command, "cnn-train", ["--data-dir", tmp_path / "none", *TRAIN, "--out", tmp_path / "run"],
+                               capsys)
     assert code == 0, err
     assert "data: sample" in stdout
     hint = next(line for line in stdout.splitlines() if "--data auto" in line)
-    assert "sample" in hint and f"cnn-train --data mnist --data-dir {store}" in hint
+    assert "sample" in hint and f"cnn-train --data mnist --data-dir {tmp_path / 'none'}" in hint
+
+
+def write_raw(folder: Path, digits: data.Data) -> Path:
+    """MNIST unpacked, as a --data-dir holds it: folder/MNIST/raw/<the four IDX files>."""
+    raw = folder / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name, array in (("train-images-idx3-ubyte", digits.train.images), ("train-labels-idx1-ubyte", digits.train.labels),
+                        ("t10k-images-idx3-ubyte", digits.test.images), ("t10k-labels-idx1-ubyte", digits.test.labels)):
+        (raw / name).write_bytes(idx(array))
+    return raw
+
+
+@pytest.mark.parametrize(
+    "damage, words",
+    [
+        (lambda raw: (raw / "t10k-labels-idx1-ubyte").unlink(), ["incomplete", "t10k-labels-idx1-ubyte is missing"]),
+        (lambda raw: (raw / "train-images-idx3-ubyte").write_bytes((raw / "train-images-idx3-ubyte").read_bytes()[:-784]),
+         ["train-images-idx3-ubyte", "truncated"]),
+        (lambda raw: (raw / "train-labels-idx1-ubyte").write_bytes((raw / "t10k-labels-idx1-ubyte").read_bytes()),
+         ["train-labels-idx1-ubyte", "labels for the"]),
+        (lambda raw: (raw / "t10k-labels-idx1-ubyte").write_bytes(idx(np.full(500, 11))), ["t10k-labels-idx1-ubyte", "label 11"]),
+        (lambda raw: (raw / "t10k-images-idx3-ubyte").write_bytes(b"\x89PNG not an idx file"),
+         ["t10k-images-idx3-ubyte", "not an MNIST file"]),
+        (lambda raw: (raw / "train-images-idx3-ubyte").write_bytes(struct.pack(">BBBB3I", 0, 0, 8, 3, 60000, 28, 28)),
+         ["train-images-idx3-ubyte", "truncated"]),  # a header claiming 47 MB in a 16-byte file
+    ],
+    ids=["missing", "truncated", "mislabelled", "not-a-digit", "foreign", "claims"],
+)
+def test_a_broken_mnist_folder_is_one_line_naming_the_file(small, tmp_path, capsys, damage, words):
+    damage(write_raw(tmp_path / "data", small))
+    for source in ("mnist", "auto"):  # auto neither falls back to the sample nor downloads
+        code, stdout, err = invoke(train_command, "cnn-train", ["--data", source, "--data-dir", tmp_path / "data", *TRAIN,
+                                                                "--out", tmp_path / "run"], capsys)
+        if source == "mnist" and words[0] == "incomplete":
+            continue  # --data mnist fetches what is missing: the download test covers it
+        assert code == 1 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+        assert all(w in err for w in words), err
+        assert not (tmp_path / "run" / "model.pt").exists()
+
+
+def test_an_unpacked_folder_reads_as_mnist_without_torchvision(small, tmp_path, monkeypatch):
+    write_raw(tmp_path / "data", small)
+    monkeypatch.setattr(MNIST, "__init__", None)  # never asked: the files are read and checked here
+    d = data.load("auto", tmp_path / "data")
+    assert d.source == "mnist" and len(d.test) == 500 and len(d.train) + len(d.val) == len(small.train)
+    assert np.array_equal(np.sort(np.concatenate([d.train.labels, d.val.labels])), np.sort(small.train.labels))

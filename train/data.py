@@ -7,6 +7,8 @@ validation (and, for full MNIST, the official test set).
 
 import gzip
 import importlib.util
+import math
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,35 +94,83 @@ def load_sample(seed: int = 0, val_fraction: float = 0.1) -> Data:
     return Data(_take(images, labels, tr), _take(images, labels, va), None, "sample", details)
 
 
-def load_mnist(data_dir: Path, download: bool, seed: int = 0, val_fraction: float = 1 / 12) -> Data:
-    """Real MNIST: 55,000 train / 5,000 val from the training set, the official 10,000 as test.
+def read_idx(path: Path, rank: int) -> np.ndarray:
+    """An IDX file of unsigned bytes (MNIST's format) with `rank` dimensions, checked against its own length.
 
-    torchvision downloads the files and refuses one whose MD5 is not the one it
-    expects (a truncated or altered download), which ends here as one line.
+    The header's sizes are believed only if the file holds exactly that many
+    bytes, so a truncated or foreign file is one line naming it, and a header
+    never sizes memory: the array is a view of the bytes the file has.
     """
+    try:
+        blob = bytearray(path.read_bytes())  # writable, so torch can take the arrays as they are
+    except OSError as e:
+        raise DataError(f"cannot read {path} ({e.strerror or e})") from None
+    head = 4 + 4 * rank
+    if len(blob) < head or blob[:3] != b"\0\0\x08" or blob[3] != rank:
+        raise DataError(f"{path}: not an MNIST file (IDX, unsigned bytes, {rank} dimension{'s' * (rank > 1)})")
+    dims = struct.unpack_from(f">{rank}I", blob, 4)
+    if len(blob) - head != math.prod(dims):
+        raise DataError(f"{path}: truncated or padded: its header says {' x '.join(map(str, dims))} "
+                        f"({math.prod(dims):,} bytes) but it holds {len(blob) - head:,}")
+    return np.frombuffer(blob, np.uint8, offset=head).reshape(dims)
+
+
+def read_mnist_pair(raw: Path, images_name: str, labels_name: str) -> Split:
+    """One set's images and labels, checked: 28x28 digits, one label 0-9 for each."""
+    images, labels = read_idx(raw / images_name, 3), read_idx(raw / labels_name, 1)
+    if images.shape[1:] != (INPUT_SIZE, INPUT_SIZE):
+        raise DataError(f"{raw / images_name}: {images.shape[1]}x{images.shape[2]} images, not MNIST's 28x28")
+    if len(labels) != len(images):
+        raise DataError(f"{raw / labels_name}: {len(labels):,} labels for the {len(images):,} digits of {images_name}")
+    if labels.size and labels.max() >= len(LABELS):
+        raise DataError(f"{raw / labels_name}: label {int(labels.max())} is not a digit 0-9")
+    return Split(images, labels.astype(np.int64))
+
+
+def download_mnist(data_dir: Path) -> None:
+    """Fetch MNIST into `data_dir` with torchvision, which refuses a file whose MD5 is not the one it expects."""
     from torchvision.datasets import MNIST
 
     try:
-        train_set = MNIST(str(data_dir), train=True, download=download)
-        test_set = MNIST(str(data_dir), train=False, download=download)
+        for train in (True, False):
+            MNIST(str(data_dir), train=train, download=True)
     except RuntimeError as e:
         why = " ".join(str(e).split()).rstrip(".")  # torchvision's message spans lines, one per mirror tried
-        if download:
-            raise DataError(f"could not download MNIST into {data_dir}: {why}; offline, use --data sample") from None
-        raise DataError(f"MNIST is not in {data_dir} ({why}); offline, use --data sample") from None
+        raise DataError(f"could not download MNIST into {data_dir}: {why}; offline, use --data sample") from None
     except OSError as e:
         raise DataError(f"cannot download MNIST into {data_dir} ({e.strerror or e}); offline, use --data sample") from None
-    images, labels = train_set.data.numpy(), train_set.targets.numpy().astype(np.int64)
-    tr, va = stratified_split(labels, val_fraction, seed)
-    test = Split(test_set.data.numpy(), test_set.targets.numpy().astype(np.int64))
-    details = {"origin": f"torchvision MNIST in {data_dir}", "split_seed": seed}
-    return Data(_take(images, labels, tr), _take(images, labels, va), test, "mnist", details)
+
+
+def load_mnist(data_dir: Path, download: bool, seed: int = 0, val_fraction: float = 1 / 12) -> Data:
+    """Real MNIST: 55,000 train / 5,000 val from the training set, its test files as the test set.
+
+    With `download`, missing files are fetched first. Every file is then read
+    and checked here (`read_mnist_pair`), so a partial, truncated or
+    mislabelled folder is one line naming the file, never a fall-back.
+    """
+    if download:
+        download_mnist(data_dir)
+    raw = data_dir / "MNIST" / "raw"
+    missing = [name for name in MNIST_FILES if not (raw / name).is_file()]
+    if missing:
+        raise DataError(f"MNIST in {data_dir} is incomplete: {raw / missing[0]} is missing"
+                        + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+                        + f"; cnn-train --data mnist --data-dir {data_dir} fetches it, offline use --data sample")
+    train = read_mnist_pair(raw, "train-images-idx3-ubyte", "train-labels-idx1-ubyte")
+    test = read_mnist_pair(raw, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+    tr, va = stratified_split(train.labels, val_fraction, seed)
+    details = {"origin": f"MNIST in {data_dir}", "split_seed": seed}
+    return Data(_take(train.images, train.labels, tr), _take(train.images, train.labels, va), test, "mnist", details)
+
+
+def mnist_files(data_dir: Path) -> list[str]:
+    """Which of MNIST's four unpacked files are in `data_dir` (a failed download leaves a .gz but not these)."""
+    raw = data_dir / "MNIST" / "raw"
+    return [name for name in MNIST_FILES if (raw / name).is_file()]
 
 
 def mnist_present(data_dir: Path) -> bool:
-    """All four files unpacked, as torchvision itself checks: a failed download leaves a .gz but not these."""
-    raw = data_dir / "MNIST" / "raw"
-    return all((raw / name).is_file() for name in MNIST_FILES)
+    return len(mnist_files(data_dir)) == len(MNIST_FILES)
 
 
 def sample_instead_of_mnist(data_dir: Path | None) -> str:
@@ -160,7 +210,9 @@ def load(source: str, data_dir: Path | None = None, seed: int = 0) -> Data:
     """The named source; `auto` takes MNIST where it is on disk, else the offline sample."""
     data_dir = Path(data_dir) if data_dir is not None else DEFAULT_DIR
     if source == "auto":
-        source = "mnist" if mnist_present(data_dir) else "sample"
+        # Some of MNIST's files but not all is a broken folder to say so about, not a reason to take the sample;
+        # auto never downloads.
+        return load_mnist(data_dir, download=False, seed=seed) if mnist_files(data_dir) else load_sample(seed=seed)
     if source == "mnist":
         return load_mnist(data_dir, download=not mnist_present(data_dir), seed=seed)
     if source == "sample":
