@@ -1,17 +1,21 @@
 """Reading digits in layouts the project's own scene renderer does not make: the segmenter's evaluation.
 
-    python benchmarks/layouts.py --model runs/default/model.onnx             # the held-out half
-    python benchmarks/layouts.py --model runs/default/model.onnx --part tune # the half used while tuning
+    python benchmarks/layouts.py --data-dir DIR --part holdout --digits test   # the figures: MNIST's test digits
+    python benchmarks/layouts.py --data-dir DIR --part tune --digits validation # what tuning looks at
 
 Families: neat rows (today's `synth.render_scene`), digits scattered in 2-D with
 small gaps, stacked pairs, blocks of 2-3 lines (numbers on a form, slight slant),
-light digits on a dark board, and 1280x720 / 1920x1080 frames with 90-320 px
-digits. Every frame is drawn from validation digits of the default split (never
-trained on) and photographed with uneven light, noise, blur and JPEG. Frames come
-in two halves by seed: `tune` (looked at while tuning the segmenter) and
-`holdout` (only for the figures). `--digits mnist` or `--digits opencv` draws the
-frames from a set of other_writers.py instead (5,000 MNIST digits that are not in
-the sample, or OpenCV's sample digits), the half named by `--part`. Per family: box recall and precision (IoU >=
+light digits on a dark board, 1280x720 / 1920x1080 frames with 90-320 px
+digits, and pages (numbers among printed words, ruled lines, printed boxes and
+pen marks: pages.py). Every frame is photographed with uneven light, noise,
+blur and JPEG. Frames come in two halves by seed: `tune` (looked at while
+tuning the segmenter) and `holdout` (only for the figures); the pages' fonts,
+words and marks differ between the halves too. The digits come from an MNIST
+folder (`--data-dir`, as `cnn-train --data mnist` reads it): `test`, MNIST's
+test digits, by writers no model trained on MNIST's training set has seen,
+or `validation`, the default split's validation digits (training-set
+writers, never trained on: for tuning). Without an MNIST folder, `validation`
+takes the offline sample's. Per family: box recall and precision (IoU >=
 0.5), label accuracy of the matched boxes, frames read exactly (on line families
 the text with its line breaks; scattered frames, which have no reading order,
 count when every digit is found and read right with nothing extra) and frames
@@ -29,11 +33,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import other_writers
+import pages
+from digit_sets import DIGIT_SETS, digit_set
 
 from digit_cnn_edge.runtime import DigitClassifier, DigitReader
 from digit_cnn_edge.runtime.segment import Box
-from digit_cnn_edge.train.data import load_sample
 from digit_cnn_edge.train.synth import Look, Score, iou, photograph, place, render_scene
 
 HERE = Path(__file__).resolve().parent
@@ -205,6 +209,14 @@ def large(size: tuple[int, int]) -> Callable:
     return make
 
 
+def pages_family(part: str) -> Callable:
+    def make(pool, rng) -> Frame:
+        p = pages.page(pool, rng, pages.PARTS[part])
+        return Frame(p.image, p.boxes, p.labels, None)
+
+    return make
+
+
 FAMILIES: dict[str, Callable] = {
     "neat rows (synth)": rows,
     "scattered": lambda pool, rng: scattered(pool, rng),
@@ -283,24 +295,20 @@ def main() -> None:
     ap.add_argument("--model", type=Path, default=None, help="ONNX model (default: the shipped one)")
     ap.add_argument("--frames", type=int, default=200, help="frames per family")
     ap.add_argument("--part", choices=list(SEEDS), default="holdout")
-    ap.add_argument("--families", nargs="*", default=list(FAMILIES))
+    ap.add_argument("--families", nargs="*", default=[*FAMILIES, "pages"])
     ap.add_argument("--show-misses", type=int, default=0, help="print this many misread frames per family")
-    ap.add_argument("--digits", choices=["validation", *other_writers.SETS], default="validation",
-                    help="validation: the default split's 500 validation digits; mnist, opencv: a set of "
-                         "other_writers.py, the same half (--part) as the frames")
+    ap.add_argument("--digits", choices=DIGIT_SETS, default="test",
+                    help="test: MNIST's test digits in --data-dir; validation: the default split's validation digits")
+    ap.add_argument("--data-dir", type=Path, default=Path("data"), help="an MNIST folder, as cnn-train --data mnist reads it")
     ap.add_argument("--write", action="store_true", help="append the table to benchmarks/RESULTS-layouts.md")
     args = ap.parse_args()
     cv2.setNumThreads(1)
     reader = DigitReader(DigitClassifier(args.model, threads=1))
-    if args.digits in other_writers.SETS:
-        images, labels = other_writers.load(args.part, args.digits)
-        pool = (np.round(images * 255).astype(np.uint8), labels)
-    else:
-        val = load_sample(seed=0).val
-        pool = (val.images, val.labels)
+    pool = digit_set(args.digits, args.data_dir)
+    families = dict(FAMILIES, pages=pages_family(args.part))
     lines = ["| family | box recall | precision | labels | frames read exactly | frames/s |", "|---|---:|---:|---:|---:|---:|"]
     for k, name in enumerate(args.families):
-        t = evaluate(reader, pool, FAMILIES[name], args.frames, SEEDS[args.part] + 100 * k)
+        t = evaluate(reader, pool, families[name], args.frames, SEEDS[args.part] + 100 * k)
         lines.append(f"| {name} | " + " | ".join(t.row()) + " |")
         print(lines[-1], flush=True)
         for miss in t.misses[: args.show_misses]:
@@ -311,7 +319,7 @@ def main() -> None:
     if args.write:
         header = (f"\n## {args.part} frames, {args.frames} per family, {datetime.date.today()}\n\n"
                   f"`python benchmarks/layouts.py --model {args.model or '(shipped)'} --frames {args.frames} --part {args.part} "
-                  f"--digits {args.digits}` "
+                  f"--digits {args.digits}` ({len(pool[1]):,} digits) "
                   f"on {platform.processor() or platform.machine()}, one core\n\n")
         with open(HERE / "RESULTS-layouts.md", "a") as f:
             f.write(header + "\n".join(lines) + "\n")

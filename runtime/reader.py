@@ -7,6 +7,7 @@ import numpy as np
 from digit_cnn_edge.runtime.classifier import DigitClassifier
 from digit_cnn_edge.runtime.preprocess import has_ink, to_gray
 from digit_cnn_edge.runtime.segment import Box, Params, find_digits, reading_lines
+from digit_cnn_edge.runtime.words import words_of
 
 MODES = ("auto", "single", "segment")
 MIN_CONFIDENCE = 0.0
@@ -55,10 +56,11 @@ class DigitReader:
         self.params = params or Params()
 
     def _digits(self, boxes: list[Box], idx: np.ndarray, probs: np.ndarray) -> list[Digit]:
-        """Digits read confidently enough, numbered by line after the unsure ones are gone."""
+        """Digits read confidently enough and not in a printed word, numbered by line after the others are gone."""
         labels = self.classifier.labels
-        kept = [(int(labels[i]), float(probs[k, i]), box) for k, (i, box) in enumerate(zip(idx, boxes))
-                if probs[k, i] >= self.min_confidence]
+        top = probs[np.arange(len(idx)), idx]
+        dropped = words_of(boxes, {k for k in range(len(idx)) if top[k] < self.min_confidence})
+        kept = [(int(labels[i]), float(top[k]), box) for k, (i, box) in enumerate(zip(idx, boxes)) if k not in dropped]
         lines = reading_lines([box for _, _, box in kept])
         return [Digit(*kept[i], line=n) for n, line in enumerate(lines) for i in line]
 

@@ -116,7 +116,7 @@ def test_a_download_that_fails_its_checksum_is_refused_and_auto_falls_back_to_th
     good = labels.read_bytes()
     labels.write_bytes(good[:-100])  # truncated in transit: its MD5 is no longer the expected one
     store, out = tmp_path / "data", tmp_path / "run"
-    code, stdout, err = invoke(train_command, "cnn-train", ["--data", "mnist", "--data-dir", store, *TRAIN, "--out", out], capsys)
+    code, _, err = invoke(train_command, "cnn-train", ["--data", "mnist", "--data-dir", store, *TRAIN, "--out", out], capsys)
     assert code != 0
     errors = [line for line in err.splitlines() if line.startswith("cnn-train:")]  # the rest: torchvision's progress bars
     assert len(errors) == 1 and "Traceback" not in err, err
@@ -167,7 +167,7 @@ def write_raw(folder: Path, digits: data.Data) -> Path:
 def test_a_broken_mnist_folder_is_one_line_naming_the_file(small, tmp_path, capsys, damage, words):
     damage(write_raw(tmp_path / "data", small))
     for source in ("mnist", "auto"):  # auto neither falls back to the sample nor downloads
-        code, stdout, err = invoke(train_command, "cnn-train", ["--data", source, "--data-dir", tmp_path / "data", *TRAIN,
+        code, _, err = invoke(train_command, "cnn-train", ["--data", source, "--data-dir", tmp_path / "data", *TRAIN,
                                                                 "--out", tmp_path / "run"], capsys)
         if source == "mnist" and words[0] == "incomplete":
             continue  # --data mnist fetches what is missing: the download test covers it

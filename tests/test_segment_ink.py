@@ -5,7 +5,7 @@ import numpy as np
 
 from digit_cnn_edge.runtime.preprocess import frame_digit
 from digit_cnn_edge.runtime.segment import Params, find_digits
-from digit_cnn_edge.runtime.segment.ink import find_pieces, ink_map, saturate
+from digit_cnn_edge.runtime.segment.ink import binarize, ink_map, pieces, saturate
 from digit_cnn_edge.train.synth import photograph, place
 
 
@@ -49,7 +49,8 @@ def test_pieces_keep_their_faint_tails_and_faint_marks_alone_are_not_pieces():
     cv2.line(ink, (40, 120), (40, 160), 70, 4)  # ... that fades out: above half the strong level, below the full one
     cv2.circle(ink, (200, 100), 12, 70, 3)  # a faint ring on its own
     cv2.line(ink, (250, 20), (250, 180), 200, 4)  # a second strong stroke sets Otsu's level on the strong ink
-    _, boxes, _, weak = find_pieces(ink, Params())
+    binary, weak, strong = binarize(ink, Params())
+    _, boxes = pieces(ink, binary, strong)
     assert sorted(b[0] for b in boxes) == [38, 248]
     stroke = min(boxes)
     assert stroke[1] <= 40 and stroke[1] + stroke[3] >= 160  # the tail is part of the stroke's piece

@@ -55,26 +55,32 @@ positive = click.IntRange(min=1)
               help="Share of each training batch taken from re-photographed copies of its digits (printed, "
                    "photographed with uneven light, blur, noise and JPEG, cut out again by cnn-run's segmenter), so "
                    "the model reads camera crops as well as it reads MNIST. 0 turns it off.")
+@click.option("--negatives", type=click.FloatRange(0, 1), default=TrainOptions.negatives,
+              help="Things that are not digits (printed letters, pen marks, pieces of rules and boxes, two digits "
+                   "fused), cut out of photos like the digits, added to each batch as this share of its digits with "
+                   "a uniform target, so the model is unsure of them and cnn-run can reject them. 0 turns it off.")
 @click.option("--photo-copies", type=positive, default=None,
               help="Re-photographed copies made of each training digit before training (about 2 ms each, spread "
                    "over all cores). Default: 4 for the offline sample, 1 for full MNIST.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/train"),
               help="Folder for model.pt, history.json and history.png.")
 def train_command(source, data_dir, arch, width, hidden, epochs, batch_size, lr, seed, device, keep, patience, no_augment,
-                  photo_share, photo_copies, out):
+                  photo_share, negatives, photo_copies, out):
     """Train a digit CNN and write its checkpoint (the final epoch, or with --keep best the best on validation).
 
     Example: cnn-train --data sample --out runs/train
     """
     options = TrainOptions(data=source, data_dir=data_dir, arch=arch, width=width, hidden=hidden, epochs=epochs,
                            batch_size=batch_size, lr=lr, seed=seed, device=device, keep=keep, patience=patience,
-                           augment=not no_augment, photo_share=photo_share, photo_copies=photo_copies, out=out)
+                           augment=not no_augment, photo_share=photo_share, negatives=negatives,
+                           photo_copies=photo_copies, out=out)
     result = train(options, log=tqdm.write, progress=tqdm_progress)
     m = result.metrics
     click.echo(f"kept the {keep} epoch, {m['epoch']}: val acc {100 * m['val_acc']:.2f}% on {result.data['sizes']['val']} "
                f"held-out digits" + (f", test acc {100 * m['test_acc']:.2f}%" if "test_acc" in m else "")
                + f"; trained in {m['train_seconds']:.0f}s"
-               + (f" after {m['photo_seconds']:.0f}s of photos" if m["photo_seconds"] else ""))
+               + (f" after {m['photo_seconds'] + m['negative_seconds']:.0f}s of photos and non-digits"
+                  if m["photo_seconds"] + m["negative_seconds"] else ""))
     click.echo(f"wrote {result.checkpoint}, {result.history}, {result.plot}")
 
 

@@ -116,28 +116,38 @@ def train_epoch(
     y: torch.Tensor,
     opt: torch.optim.Optimizer,
     sched: torch.optim.lr_scheduler.LRScheduler,
-    batch_size: int,
+    cfg: "Config",
     gen: torch.Generator,
     augment: Augment | None,
-    label_smoothing: float,
     photos: torch.Tensor | None = None,
-    photo_share: float = 0.0,
+    negatives: torch.Tensor | None = None,
 ) -> Iterator[tuple[float, float]]:
-    """One pass over the data; yields (loss, accuracy) of each batch."""
+    """One pass over the data; yields (loss, accuracy on the digits) of each batch.
+
+    With `negatives` (non-digit crops [M, 1, H, W]), each batch also gets
+    `cfg.negatives` of its size in non-digits, whose target is the uniform
+    distribution (outlier exposure): the model learns to be unsure of them.
+    """
     model.train()
-    for idx in batches(len(y), batch_size, gen):
+    for idx in batches(len(y), cfg.batch_size, gen):
         xb, yb = x[idx], y[idx]
-        if photos is not None and photo_share > 0:
-            xb = swap_in_photos(xb, idx, photos, photo_share, gen)
+        if photos is not None and cfg.photo_share > 0:
+            xb = swap_in_photos(xb, idx, photos, cfg.photo_share, gen)
+        n = len(idx)
+        if negatives is not None and cfg.negatives > 0:
+            pick = torch.randint(0, len(negatives), (max(1, round(cfg.negatives * n)),), generator=gen)
+            xb = torch.cat([xb, negatives[pick.to(negatives.device)]])
         if augment is not None:
             xb = augment(xb, gen)
         logits = model(xb)
-        loss = F.cross_entropy(logits, yb, label_smoothing=label_smoothing)
+        loss = F.cross_entropy(logits[:n], yb, label_smoothing=cfg.label_smoothing)
+        if len(logits) > n:  # cross-entropy against the uniform distribution
+            loss = loss + cfg.outlier_weight * -F.log_softmax(logits[n:], dim=1).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
-        yield loss.item(), (logits.argmax(1) == yb).float().mean().item()
+        yield loss.item(), (logits[:n].argmax(1) == yb).float().mean().item()
 
 
 def swap_in_photos(xb: torch.Tensor, idx: torch.Tensor, photos: torch.Tensor, share: float, gen: torch.Generator) -> torch.Tensor:
@@ -161,6 +171,9 @@ class Config:
     warp: dict[str, float] = field(default_factory=dict)  # Augment's ranges that differ from its defaults
     photo_share: float = 0.5  # of each batch, taken from re-photographed copies (train.photos)
     photo_copies: int | None = None  # re-photographed copies of each training digit; None: train.photos.default_copies
+    negatives: float = 0.25  # non-digit crops added to each batch, as a share of its digits (train.negatives); 0: none
+    negative_count: int | None = None  # non-digits made before training; None: train.negatives.default_count
+    outlier_weight: float = 0.5  # weight of the non-digits' loss (cross-entropy to the uniform distribution)
 
 
 @dataclass
@@ -182,6 +195,7 @@ def fit(
     on_epoch: Callable[[EpochRecord, bool], None],
     progress: Callable[[Iterable, int, int], Iterable] = lambda it, epoch, total: it,
     photos: torch.Tensor | None = None,
+    negatives: torch.Tensor | None = None,
 ) -> list[EpochRecord]:
     """Train with AdamW and a one-cycle schedule; stop after `patience` epochs without a better `monitor` score.
 
@@ -189,7 +203,8 @@ def fit(
     checkpoint there); `progress(batches, epoch, n_batches)` wraps the batch
     iterator (the CLI passes a progress bar). `photos` are the training
     digits' re-photographed copies [N, copies, 1, H, W], mixed in at
-    `cfg.photo_share`.
+    `cfg.photo_share`; `negatives` are non-digit crops [M, 1, H, W] added at
+    `cfg.negatives` (train_epoch).
     """
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -205,9 +220,7 @@ def fit(
         lr = sched.get_last_lr()[0]
         stats = list(
             progress(
-                train_epoch(
-                    model, *train, opt, sched, cfg.batch_size, gen, augment, cfg.label_smoothing, photos, cfg.photo_share
-                ),
+                train_epoch(model, *train, opt, sched, cfg, gen, augment, photos, negatives),
                 epoch,
                 steps,
             )

@@ -15,7 +15,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
-from itertools import repeat
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -50,7 +50,8 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _photograph_chunk(images: np.ndarray, copies: int, seed: np.random.SeedSequence) -> np.ndarray:
+def _photograph_chunk(task: tuple[np.ndarray, int], seed: np.random.SeedSequence) -> np.ndarray:
+    images, copies = task
     rng = np.random.default_rng(seed)
     out = np.empty((len(images), copies, INPUT_SIZE, INPUT_SIZE), np.float32)
     for i, digit in enumerate(images):
@@ -60,12 +61,35 @@ def _photograph_chunk(images: np.ndarray, copies: int, seed: np.random.SeedSeque
     return out
 
 
+T = TypeVar("T")
+
+
+def in_chunks(
+    work: Callable[[T, np.random.SeedSequence], np.ndarray],
+    tasks: list[T],
+    seed: int,
+    workers: int = 1,
+    progress: Callable[[Iterable, int], Iterable] | None = None,
+) -> list[np.ndarray]:
+    """`work(task, seed)` for every task, each with its own seed, in `workers` processes: the same result for any count.
+
+    `progress(finished, n_tasks)` wraps the finished tasks (a progress bar).
+    """
+    progress = progress or (lambda it, total: it)
+    seeds = np.random.SeedSequence(seed).spawn(len(tasks))
+    if workers > 1 and len(tasks) > 1:
+        # spawn, not fork: the caller may have started torch's threads.
+        with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=multiprocessing.get_context("spawn")) as pool:
+            return list(progress(pool.map(work, tasks, seeds), len(tasks)))
+    return list(progress(map(work, tasks, seeds), len(tasks)))
+
+
 def photo_copies(
     images: np.ndarray,
     copies: int,
     seed: int,
     workers: int = 1,
-    progress: Callable[[Iterable, int], Iterable] = lambda it, total: it,
+    progress: Callable[[Iterable, int], Iterable] | None = None,
 ) -> np.ndarray:
     """float32 [N, copies, 28, 28] re-photographed copies of uint8 [N, 28, 28] digits.
 
@@ -75,12 +99,5 @@ def photo_copies(
     the same for any number of `workers` (processes); `progress(chunks, n_chunks)`
     wraps the finished chunks.
     """
-    chunks = [images[i : i + CHUNK] for i in range(0, len(images), CHUNK)]
-    seeds = np.random.SeedSequence(seed).spawn(len(chunks))
-    if workers > 1 and len(chunks) > 1:
-        # spawn, not fork: the caller may have started torch's threads.
-        with ProcessPoolExecutor(min(workers, len(chunks)), mp_context=multiprocessing.get_context("spawn")) as pool:
-            parts = list(progress(pool.map(_photograph_chunk, chunks, repeat(copies), seeds), len(chunks)))
-    else:
-        parts = list(progress(map(_photograph_chunk, chunks, repeat(copies), seeds), len(chunks)))
-    return np.concatenate(parts)
+    tasks = [(images[i : i + CHUNK], copies) for i in range(0, len(images), CHUNK)]
+    return np.concatenate(in_chunks(_photograph_chunk, tasks, seed, workers, progress))

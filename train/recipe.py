@@ -19,7 +19,7 @@ from torch import nn
 from digit_cnn_edge.common.errors import UserError
 from digit_cnn_edge.common.files import atomic_path, writable_dir
 from digit_cnn_edge.common.progress import Log, Progress, no_log, no_progress
-from digit_cnn_edge.train import checkpoint, data, loop, models, photos, plots
+from digit_cnn_edge.train import checkpoint, data, loop, models, negatives, photos, plots
 
 
 @dataclass
@@ -41,6 +41,7 @@ class TrainOptions:
     augment: bool = True
     photo_share: float = loop.Config.photo_share
     photo_copies: int | None = None
+    negatives: float = loop.Config.negatives
     warp: dict[str, float] = field(default_factory=dict)  # loop.Augment's ranges that differ from its defaults (no flag)
     out: Path = Path("runs/train")
 
@@ -84,6 +85,8 @@ def resolve(options: TrainOptions, n_train: int) -> loop.Config:
         photo_share=options.photo_share,
         photo_copies=options.photo_copies or photos.default_copies(n_train),
         warp=dict(options.warp),
+        negatives=options.negatives,
+        negative_count=negatives.default_count(n_train) if options.negatives > 0 else 0,
     )
 
 
@@ -147,6 +150,16 @@ def train(
         photo_seconds = time.perf_counter() - start
         log(f"photos: {copies.shape[0] * copies.shape[1]:,} re-photographed copies in "
             f"{photo_seconds:.0f}s, {100 * cfg.photo_share:.0f}% of each batch")
+    others_t, negative_seconds = None, 0.0
+    if cfg.negatives > 0:
+        start = time.perf_counter()
+        desc = f"drawing {cfg.negative_count:,} things that are not digits"
+        others = negatives.negative_crops(cfg.negative_count, d.train.images, options.seed, workers=photos.cores(),
+                                          progress=lambda it, total: progress(it, total, desc))
+        others_t = torch.from_numpy(others).unsqueeze(1).to(dev)
+        negative_seconds = time.perf_counter() - start
+        log(f"non-digits: {len(others):,} crops of letters, marks, rules and fused digits in "
+            f"{negative_seconds:.0f}s, {100 * cfg.negatives:.0f}% of each batch on top of its digits")
 
     ckpt_path, history_path, plot_path = out / "model.pt", out / "history.json", out / "history.png"
     history: list[loop.EpochRecord] = []
@@ -165,7 +178,7 @@ def train(
 
     start = time.perf_counter()
     try:
-        loop.fit(model, train_t, val_t, cfg, on_epoch, epoch_bar, photos_t)
+        loop.fit(model, train_t, val_t, cfg, on_epoch, epoch_bar, photos_t, others_t)
     except KeyboardInterrupt:
         if not history:
             raise
@@ -178,6 +191,7 @@ def train(
     ckpt = checkpoint.load(ckpt_path)
     kept_model = checkpoint.rebuild(ckpt).to(dev)
     metrics = dict(ckpt["metrics"], train_seconds=round(seconds, 1), photo_seconds=round(photo_seconds, 1),
+                   negative_seconds=round(negative_seconds, 1),
                    epochs_run=len(history))
     if d.test is not None:
         metrics["test_acc"] = loop.evaluate(kept_model, *loop.to_tensor(d.test, dev))[1]

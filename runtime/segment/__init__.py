@@ -9,10 +9,13 @@
    flattens uneven light and handles dark ink on light paper as well as
    light on dark. At 8x the 9-pixel kernel spans 72 working pixels, more
    than the solid ink of a large, thick digit.
-2. `find_pieces` (`ink.py`): binarize the ink map with hysteresis (pixels above half
-   the Otsu level, never below a noise floor, form pieces; a piece counts
-   only if some of its ink reaches the full level), close small gaps, take
-   external contours.
+2. `binarize` and `pieces` (`ink.py`): binarize the ink map with hysteresis (pixels
+   above half the Otsu level, never below a noise floor, form pieces; a piece
+   counts only if some of its ink reaches the full level), close small gaps,
+   take external contours. `clear_structure` (`rules.py`): printed rules and
+   box outlines (thin, straight, long) are cleared from the pieces that carry
+   them, strokes crossing them kept, and the pieces found again, so a digit
+   on a ruled line or in a printed box comes apart from it.
 3. `group_pieces` (`grouping.py`): only a fragment joins a digit. A fragment is a piece under
    half the height of a piece it touches (a pen lift, a 5's detached bar, a
    speck). It joins its nearest digit-sized neighbour if the grown box keeps

@@ -6,9 +6,11 @@ import numpy as np
 from digit_cnn_edge.runtime.convention import BOX_SIZE, INPUT_SIZE
 from digit_cnn_edge.runtime.preprocess import to_gray
 from digit_cnn_edge.runtime.segment.grouping import group_pieces, split_touching
-from digit_cnn_edge.runtime.segment.ink import find_pieces, frame_piece, ink_map, working_scale
+from digit_cnn_edge.runtime.segment.ink import binarize, frame_piece, ink_map, pieces, working_scale
 from digit_cnn_edge.runtime.segment.lines import reading_order
 from digit_cnn_edge.runtime.segment.params import Blob, Box, Judge, Params
+from digit_cnn_edge.runtime.segment.rules import clear_structure
+
 
 def is_digit(blob: Blob, ink_pixels: int, shape: tuple[int, int], p: Params) -> bool:
     """Digit-shaped: not a speck, a long line or a scratch, and not cut off by the frame's edge."""
@@ -38,7 +40,12 @@ def find_digits(
     if scale < 1:
         gray = cv2.resize(gray, (round(gray.shape[1] * scale), round(gray.shape[0] * scale)), interpolation=cv2.INTER_AREA)
     ink = ink_map(gray, p)
-    contours, boxes, binary, weak = find_pieces(ink, p)
+    binary, weak, strong = binarize(ink, p)
+    contours, boxes = pieces(ink, binary, strong)
+    for _ in range(2):  # printed rules, then the boxes that stood on them: the digits they touch come apart
+        if not clear_structure(ink, binary, contours, boxes, p):
+            break
+        contours, boxes = pieces(ink, binary, strong)
 
     framed: dict[tuple[int, ...], np.ndarray] = {}
 

@@ -42,21 +42,26 @@ def ink_is_dark(gray: np.ndarray) -> bool:
     r = f - cv2.blur(f, _LOCAL_MEAN)
     return cv2.sumElems(r * r * r)[0] < 0
 
-def find_pieces(ink: np.ndarray, p: Params) -> tuple[list[np.ndarray], list[Box], np.ndarray, int]:
-    """Contours of the ink's pieces, their boxes, the binary map and the weak level.
+def binarize(ink: np.ndarray, p: Params) -> tuple[np.ndarray, int, int]:
+    """The binary map of the ink (uint8 0/1), the weak level it was cut at and the strong level a piece must reach.
 
     Hysteresis: pieces are grown at half the Otsu level, so faint tails and thin
     strokes stay attached, but only pieces that reach the full level count.
     """
     otsu, _ = cv2.threshold(ink, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    strong = max(otsu, p.noise_floor)
+    strong = int(max(otsu, p.noise_floor))
     weak = int(max(strong / 2, p.noise_floor))
     _, binary = cv2.threshold(ink, weak, 1, cv2.THRESH_BINARY)
-    binary = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, _CLOSE_KERNEL)
+    return cv2.morphologyEx(binary, cv2.MORPH_CLOSE, _CLOSE_KERNEL), weak, strong
+
+
+def pieces(ink: np.ndarray, binary: np.ndarray, strong: int) -> tuple[list[np.ndarray], list[Box]]:
+    """Outer contours of the binary map's pieces that reach the strong level somewhere, and their boxes."""
     # External contours, not connected-component stats: the same pieces, several times faster in OpenCV.
     contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     kept = [c for c in contours if _strong_enough(ink, cv2.boundingRect(c), strong)]
-    return kept, [cv2.boundingRect(c) for c in kept], binary, weak
+    return kept, [cv2.boundingRect(c) for c in kept]
+
 
 def _strong_enough(ink: np.ndarray, box: Box, strong: float) -> bool:
     x, y, w, h = box

@@ -1,0 +1,105 @@
+"""Step 2b of the segmenter: printed rules and boxes taken out of the pieces they carry, so the digits come apart.
+
+A digit written on a ruled line touches it and becomes one piece with the
+whole line, which is no digit's shape; a digit in a printed box is hidden
+inside the box's outline (pieces are outer contours). Both are printed:
+straight and thin, where pen strokes are curved and, at any length a rule
+has, thicker. So in a piece longer than `p.rule_length` of the frame the
+straight runs at least that long and at most `p.rule_thickness` thick are
+cleared, except where a stroke crosses them (ink right on both sides of the
+rule); of a piece framed like a box, the lines along its sides; and the
+frame's pieces are found again.
+"""
+
+import cv2
+import numpy as np
+
+from digit_cnn_edge.runtime.segment.params import Box, Params
+
+
+def thin_runs(mask: np.ndarray, length: int, thickness: int, horizontal: bool) -> np.ndarray:
+    """Pixels of `mask` on straight runs at least `length` long that are on average at most `thickness` thick (0/1).
+
+    On average, so that a rule a blur made a little thicker here and there goes
+    whole; a pen stroke that long is thicker all along.
+    """
+    along = (length, 1) if horizontal else (1, length)
+    runs = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, along))
+    if not runs.any():
+        return runs
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
+    extent = stats[:, cv2.CC_STAT_WIDTH if horizontal else cv2.CC_STAT_HEIGHT]
+    thin = stats[:, cv2.CC_STAT_AREA] <= thickness * np.maximum(extent, 1)
+    thin[0] = False  # the background
+    return thin[labels].astype(np.uint8)
+
+
+def clear_runs(mask: np.ndarray, length: int, thickness: int) -> np.ndarray:
+    """`mask` without its thin straight runs `length` long, horizontal and vertical, where no stroke crosses them."""
+    out = mask.copy()
+    for horizontal in (True, False):
+        lines = thin_runs(out, length, thickness, horizontal)
+        if not lines.any():
+            continue
+        # with the ragged edges a photo gives a rule: the pixels beside it, across, are part of it
+        across = (1, 3) if horizontal else (3, 1)
+        lines = cv2.bitwise_and(cv2.dilate(lines, cv2.getStructuringElement(cv2.MORPH_RECT, across)), out)
+        kept = cv2.subtract(out, lines)
+        # A stroke crossing the rule has ink on both sides of it: a closing across the rule bridges exactly those.
+        bridge = (1, thickness + 5) if horizontal else (thickness + 5, 1)
+        bridged = cv2.morphologyEx(kept, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, bridge))
+        out = cv2.bitwise_or(kept, cv2.bitwise_and(bridged, lines))
+    return out
+
+
+def frame_sides(mask: np.ndarray, p: Params) -> tuple[int, int, int, int]:
+    """How thick the printed line along each side is (top, bottom, left, right; 0: none) if the piece is a box.
+
+    A box has ink along nearly all of three of its sides or four (three: a box
+    standing on a ruled line loses that side with the rule) and room inside.
+    Not a box: all zeros.
+    """
+    h, w = mask.shape
+    band = p.rule_thickness
+    if min(h, w) < max(p.min_height, 4 * band):
+        return 0, 0, 0, 0
+    rows, cols = mask.mean(1), mask.mean(0)
+    profiles = (rows, rows[::-1], cols, cols[::-1])  # coverage of each line parallel to a side, from that side in
+    covered = [float(prof[:band].max()) >= p.box_cover for prof in profiles]
+    if sum(covered) < 3 or float(mask[band:-band, band:-band].mean()) >= 0.5:
+        return 0, 0, 0, 0
+    # a side's line reaches from the edge to its last covered line, and on while lines are mostly ink
+    sides = []
+    for c, prof in zip(covered, profiles):
+        last = int(np.flatnonzero(prof[:band] >= p.box_cover)[-1]) + 1 if c else 0
+        sides.append(last + int(np.argmin(prof[last : last + band] >= 0.5)) if c else 0)
+    top, bottom, left, right = sides
+    return top, bottom, left, right
+
+
+def clear_structure(ink: np.ndarray, binary: np.ndarray, contours: list[np.ndarray], boxes: list[Box], p: Params) -> bool:
+    """Clear the rules and box outlines of the pieces that carry them from `ink` and `binary`, in place.
+
+    True if anything was cleared: the frame's pieces are then to be found again (and looked at
+    once more, since a box on a rule is a piece of its own only once the rule is gone).
+    """
+    frame_h, frame_w = binary.shape
+    long = max(p.min_height, round(p.rule_length * max(frame_h, frame_w)))
+    cleared_any = False
+    for c, (x, y, w, h) in zip(contours, boxes):
+        ruled = w >= long or h >= long
+        if not (ruled or any(frame_sides(binary[y : y + h, x : x + w], p))):
+            continue
+        mask = np.zeros((h, w), np.uint8)
+        cv2.drawContours(mask, [c], -1, 1, cv2.FILLED, offset=(-x, -y))
+        mask &= binary[y : y + h, x : x + w]  # the piece's own ink, and what its outline hides (a boxed digit)
+        gone = cv2.subtract(mask, clear_runs(mask, long, p.rule_thickness)) if ruled else np.zeros_like(mask)
+        top, bottom, left, right = frame_sides(mask, p)
+        for side in (gone[:top], gone[h - bottom :], gone[:, :left], gone[:, w - right :]):
+            side[:] = 1  # a box's outline: the lines along its sides, and whatever touches them from inside
+        gone &= mask
+        if gone.any():
+            binary[y : y + h, x : x + w][gone > 0] = 0
+            ink[y : y + h, x : x + w][gone > 0] = 0
+            cleared_any = True
+    return cleared_any

@@ -1,0 +1,96 @@
+"""Digits on real pages: in printed boxes, on ruled lines, beside printed words. Read with the shipped model."""
+
+import cv2
+import numpy as np
+import pytest
+
+from digit_cnn_edge.runtime.words import words_of
+from digit_cnn_edge.train.synth import iou, photograph
+from tests.drawing import ink_tile, matched
+
+
+@pytest.fixture(scope="module")
+def digits(sample):
+    """One validation digit of each class, then ten more."""
+    first = [int(np.flatnonzero(sample.val.labels == c)[0]) for c in range(10)]
+    pick = first + list(np.random.default_rng(5).choice(len(sample.val.labels), 10, replace=False))
+    return sample.val.images[pick], sample.val.labels[pick]
+
+
+def printed(text: str, height: int) -> np.ndarray:
+    """A word printed in DejaVu Sans Bold (matplotlib's font), its capitals about `height` px tall, as float ink."""
+    from pathlib import Path
+
+    import matplotlib
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts/ttf/DejaVuSans-Bold.ttf"), round(height / 0.73))
+    left, top, right, bottom = font.getbbox(text)
+    image = Image.new("L", (right - left + 4, bottom - top + 4), 0)
+    ImageDraw.Draw(image).text((2 - left, 2 - top), text, font=font, fill=255)
+    return np.asarray(image, np.float32) / 255
+
+
+def page_with(digits: np.ndarray, heights: list[int], y: int, rules: list[int] = (), boxes: bool = False,
+              word: str | None = None, seed: int = 0) -> tuple[np.ndarray, list[tuple[int, int, int, int]], list]:
+    """A 640x480 photo: digits in a row whose ink ends at `y`, each in a printed box if asked, on ruled lines,
+    after a printed word; the photo, the digits' ink boxes and the printed boxes."""
+    ink = np.zeros((480, 640), np.float32)
+    x, truth, frames = 40, [], []
+    if word:
+        letters = printed(word, 34)
+        ink[y - 34 : y - 34 + letters.shape[0], x : x + letters.shape[1]] = letters
+        x += letters.shape[1] + 45  # a word space and a half
+    for digit, height in zip(digits, heights):
+        tile = ink_tile(digit, height)
+        th, tw = tile.shape
+        np.maximum(ink[y - th : y, x : x + tw], tile, out=ink[y - th : y, x : x + tw])
+        truth.append((x, y - th, tw, th))
+        if boxes:
+            frame = (x - 15, y - th - 15, tw + 30, th + 30)
+            cv2.rectangle(ink, frame[:2], (frame[0] + frame[2], frame[1] + frame[3]), 1.0, 2)
+            frames.append(frame)
+        x += tw + (40 if boxes else 25)
+    for r in rules:
+        cv2.line(ink, (0, r), (639, r), 0.6, 2)
+    return photograph(ink, np.random.default_rng(seed)), truth, frames
+
+
+def test_a_digit_in_a_printed_box_gets_the_digits_box(reader, digits):
+    images, labels = digits
+    right = 0
+    for k in range(0, 20, 4):
+        image, truth, frames = page_with(images[k : k + 4], [70, 90, 60, 80], 300, boxes=True, seed=k)
+        found = reader.read(image).digits
+        assert len(found) == 4 and matched([d.box for d in found], truth) == 4
+        # its own box: the printed one, 15 px wider each way, is under 0.6 of the way to the digit's (IoU)
+        assert all(max(iou(d.box, t) for t in truth) >= 0.75 > max(iou(t, f) for t, f in zip(truth, frames)) for d in found)
+        right += sum(d.label == label for d, label in zip(found, labels[k : k + 4]))
+    assert right >= 18  # of 20
+
+
+def test_a_digit_on_a_ruled_line_is_read(reader, digits):
+    images, labels = digits
+    right = 0
+    for k in range(0, 20, 4):
+        rules = list(range(60, 480, 55))  # the digits stand on the rule at 335 and cross the one at 280
+        image, truth, _ = page_with(images[k : k + 4], [70, 90, 60, 80], 336, rules=rules, seed=k)
+        found = reader.read(image).digits
+        assert len(found) == 4 and matched([d.box for d in found], truth) == 4
+        right += sum(d.label == label for d, label in zip(found, labels[k : k + 4]))
+    assert right >= 18  # of 20
+
+
+@pytest.mark.parametrize("word", ["Box", "Total", "Sum", "No", "Year"])
+def test_a_printed_word_beside_a_number_adds_no_digit(reader, digits, word):
+    images, _ = digits
+    image, truth, _ = page_with(images[:3], [70, 70, 70], 300, word=word, seed=len(word))
+    found = reader.read(image).digits
+    assert len(found) == 3 and matched([d.box for d in found], truth) == 3
+
+
+def test_a_piece_in_a_word_with_a_rejected_letter_goes_with_it():
+    letters = [(100, 100, 20, 30), (123, 108, 18, 22), (144, 108, 18, 22)]  # "Box": the x is rejected
+    number = [(230, 90, 30, 45), (268, 92, 30, 44)]  # a word space (the x's height and more) to the right
+    assert words_of(letters + number, {2}) == {0, 1, 2}
+    assert words_of(letters + number, set()) == set()
