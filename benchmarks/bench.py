@@ -24,7 +24,8 @@ import onnxruntime as ort
 import torch
 from onnx import TensorProto, helper
 
-from digit_cnn_edge.export import formats, parity, quantize
+from digit_cnn_edge.export import edge, formats, parity, quantize
+from digit_cnn_edge.export.pipeline import FILES, ExportOptions
 from digit_cnn_edge.export.timing import median_seconds
 from digit_cnn_edge.runtime import DigitClassifier, DigitReader
 from digit_cnn_edge.runtime.convention import INPUT_SIZE
@@ -33,6 +34,7 @@ from digit_cnn_edge.train.synth import Score, render_scene, score_frame
 
 HERE = Path(__file__).resolve().parent
 ARCHS = ("edge", "simple", "deeper", "batchnorm")  # the default, then the tutorial's models
+EDGE_FORMATS = {"executorch": "ExecuTorch FP32 (XNNPACK)", "openvino": "OpenVINO FP32", "tflite": "LiteRT FP32"}
 
 
 def cpuinfo() -> str:
@@ -83,15 +85,34 @@ def measure_formats(ckpt_path: Path, probes: parity.Probes, tmp: Path) -> list[d
     x256 = np.concatenate([probes.digits] * (256 // len(probes.digits) + 1))[:256]
     torch.set_num_threads(1)
     rows = []
+    eager_top1 = parity.torch_logits(model)(probes.digits).argmax(1)
     for name, (run, path) in runners.items():
-        acc = float(np.mean(run(probes.digits).argmax(1) == probes.labels))
-        rows.append({"arch": ckpt["arch"], "format": name, "size": path.stat().st_size if path else None, "accuracy": acc,
+        top1 = run(probes.digits).argmax(1)
+        rows.append({"arch": ckpt["arch"], "format": name, "size": path.stat().st_size if path else None,
+                     "accuracy": float(np.mean(top1 == probes.labels)), "agreement": float(np.mean(top1 == eager_top1)),
                      "latency_us": parity.latency_us(run, probes.digits[:1]), "throughput": throughput(run, x256)})
+    rows += measure_edge_formats(ckpt["arch"], model, deployable, files["ONNX FP32"], probes, tmp)
     base = rows[0]
     for r in rows:
         r["latency_x"] = r["latency_us"] / base["latency_us"]
-        r["throughput_x"] = r["throughput"] / base["throughput"]
+        r["throughput_x"] = r["throughput"] / base["throughput"] if r["throughput"] else None
     return rows
+
+
+def measure_edge_formats(arch: str, model: torch.nn.Module, deployable: torch.nn.Module, onnx_path: Path,
+                         probes: parity.Probes, tmp: Path) -> list[dict]:
+    """ExecuTorch, OpenVINO and LiteRT (those whose extra is installed), each as cnn-export writes and checks it:
+    batch-1 latency on one thread in its own runtime, in a fresh process (the gate's own measurement)."""
+    writers = {"executorch": lambda path: edge.to_executorch(deployable, path),
+               "openvino": lambda path: edge.to_openvino(onnx_path, path),
+               "tflite": lambda path: edge.to_tflite(deployable, path)}
+    files = {fmt: writers[fmt](tmp / FILES[fmt][0]) for fmt in EDGE_FORMATS if not edge.missing(fmt)}
+    reference, ref_outputs = parity.reference_result(model, probes)
+    sizes = {fmt: sum((tmp / name).stat().st_size for name in FILES[fmt]) for fmt in files}
+    checked = parity.check_files(files, probes, ref_outputs, reference.accuracy, ExportOptions.atol, sizes)
+    return [{"arch": arch, "format": EDGE_FORMATS[fmt], "size": r.size_bytes, "accuracy": r.accuracy,
+             "agreement": r.top1_agreement, "latency_us": r.latency_us, "throughput": None}
+            for fmt, r in checked.items()]
 
 
 def measure_segmentation(onnx_path: Path, val: data.Split, n_per_count: int = 60) -> tuple[list[dict], Score]:
@@ -116,12 +137,19 @@ def measure_segmentation(onnx_path: Path, val: data.Split, n_per_count: int = 60
 
 
 def table(fmt_rows: list[dict], seg_rows: list[dict], score: Score, trainings: dict[str, dict], floor: dict) -> str:
-    lines = ["| arch | format | file size | val accuracy | b1 latency (µs) | vs eager | b256 throughput (digits/s) | vs eager |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [("| arch | format | file size | val accuracy | top-1 agreement with eager | b1 latency (µs) | vs eager | "
+              "b256 throughput (digits/s) | vs eager |"),
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in fmt_rows:
         size = f"{r['size'] / 1024:.1f} KiB" if r["size"] else "-"
-        lines.append(f"| {r['arch']} | {r['format']} | {size} | {100 * r['accuracy']:.2f}% | {r['latency_us']:.1f} | "
-                     f"{r['latency_x']:.2f}x | {r['throughput']:,.0f} | {r['throughput_x']:.2f}x |")
+        speed = f"{r['throughput']:,.0f} | {r['throughput_x']:.2f}x" if r["throughput"] else "- | -"
+        lines.append(f"| {r['arch']} | {r['format']} | {size} | {100 * r['accuracy']:.2f}% | {100 * r['agreement']:.2f}% | "
+                     f"{r['latency_us']:.1f} | {r['latency_x']:.2f}x | {speed} |")
+    missing = [name for fmt, name in EDGE_FORMATS.items() if edge.missing(fmt)]
+    if missing:
+        lines += ["", f"Not measured, their extra is not installed: {', '.join(missing)} (pip install '.[edge]')."]
+    lines += ["", ("ExecuTorch, OpenVINO and LiteRT run in their own runtime in a fresh process, as cnn-export's gate "
+                   "runs them (OpenVINO with INFERENCE_PRECISION_HINT f32); their throughput is not measured.")]
     lines += ["", "| digits in frame | ms per 640x480 frame | frames per second |", "|---:|---:|---:|"]
     lines += [f"| {r['digits']} | {r['ms']:.2f} | {r['fps']:.0f} |" for r in seg_rows]
     lines += ["", (f"Scenes ({score.frames} rendered 640x480 frames, {score.truths} validation digits): box recall "

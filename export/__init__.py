@@ -1,4 +1,7 @@
-"""Export stage: TorchScript, torch.export and ONNX (optionally int8), each checked against PyTorch.
+"""Export stage: ONNX, TorchScript, torch.export, ExecuTorch, OpenVINO, LiteRT, each checked in its own runtime.
+
+ONNX can also be int8, and so can the three edge formats (each installed by its
+own extra); every file is checked against PyTorch before it is placed.
 
     from digit_cnn_edge.export import ExportOptions, export
     result = export(Path("runs/train/model.pt"), ExportOptions(formats=("onnx",)))

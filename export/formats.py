@@ -38,8 +38,9 @@ def example_input(batch: int = 2) -> torch.Tensor:
     return torch.rand(batch, 1, cv.INPUT_SIZE, cv.INPUT_SIZE, generator=torch.Generator().manual_seed(0))
 
 
-def _batch_dim() -> tuple[dict[int, object]]:
-    return ({0: torch.export.Dim("batch", min=1, max=65536)},)
+def batch_dim(max_batch: int = 65536) -> tuple[dict[int, object]]:
+    """torch.export's dynamic_shapes for a dynamic batch (the input's first axis) of 1 to `max_batch`."""
+    return ({0: torch.export.Dim("batch", min=1, max=max_batch)},)
 
 
 def onnx_metadata(arch: str, checkpoint_sha256: str, quantization: str = "none") -> dict[str, str]:
@@ -87,7 +88,7 @@ def to_onnx(model: nn.Module, path: Path, metadata: dict[str, str], opset: int |
             (example_input(),),
             dynamo=True,
             external_data=False,
-            dynamic_shapes=_batch_dim(),
+            dynamic_shapes=batch_dim(),
             input_names=[cv.INPUT_NAME],
             output_names=[cv.OUTPUT_NAME],
             opset_version=opset,
@@ -119,7 +120,7 @@ def to_torchscript(model: nn.Module, path: Path) -> Path:
 
 def to_pt2(model: nn.Module, path: Path) -> Path:
     """torch.export's ExportedProgram: the forward-looking replacement for TorchScript."""
-    program = torch.export.export(model, (example_input(),), dynamic_shapes=_batch_dim())
+    program = torch.export.export(model, (example_input(),), dynamic_shapes=batch_dim())
     with atomic_path(path) as tmp:
         torch.export.save(program, str(tmp))
     return path

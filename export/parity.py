@@ -1,16 +1,14 @@
 """The parity gate: does each exported file compute what the PyTorch model computes?
 
 Each format runs the way its users will run it: ONNX through the runtime's
-own classifier (ONNX Runtime, metadata read from the file), TorchScript in a
-fresh Python process that has none of this project's code. Outputs are
-compared with the PyTorch logits on real digits and on random inputs, at
-batch 1 and at a large batch, against a stated tolerance.
+own classifier (ONNX Runtime, metadata read from the file); TorchScript,
+torch.export, ExecuTorch, OpenVINO and LiteRT each in its own runtime in a
+fresh Python process that has none of this project's code (`fresh`). Outputs
+are compared with the PyTorch logits on real digits and on random inputs, at
+batch 1 and at a large batch, against a stated tolerance: FP32 files to
+`atol`, int8 files (any format) to the shared int8 gate below.
 """
 
-import subprocess
-import sys
-import tempfile
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,7 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from digit_cnn_edge.export.timing import median_seconds
+from digit_cnn_edge.export import fresh
+from digit_cnn_edge.export.timing import LATENCY_REPEATS, LATENCY_WARMUP, median_seconds
 from digit_cnn_edge.runtime import DigitClassifier
 from digit_cnn_edge.runtime.convention import INPUT_SIZE
 
@@ -87,37 +86,6 @@ def batch1_and_full(run: Logits, probes: Probes) -> dict[str, np.ndarray]:
     }
 
 
-_FRESH_PROCESS = """
-import sys, warnings
-warnings.simplefilter("ignore")
-import numpy as np, torch
-path = sys.argv[1]
-model = torch.jit.load(path) if path.endswith(".ts") else torch.export.load(path).module()
-x = np.load(sys.argv[2])
-with torch.no_grad():
-    full = model(torch.from_numpy(x["full"])).numpy()
-    b1 = np.concatenate([model(torch.from_numpy(x["b1"][i:i + 1])).numpy() for i in range(len(x["b1"]))])
-np.savez(sys.argv[3], full=full, b1=b1)
-"""
-
-
-def fresh_process_outputs(path: Path, probes: Probes) -> dict[str, np.ndarray]:
-    """Run a TorchScript or .pt2 file in `python -I` from an empty folder: proof it needs none of our code."""
-    k, n = BATCH1_PROBES, len(probes.digits)
-    with tempfile.TemporaryDirectory() as tmp:
-        full = np.concatenate([probes.digits, probes.noise])
-        b1 = np.concatenate([probes.digits[:k], probes.noise[:k]])
-        np.savez(Path(tmp) / "x.npz", full=full, b1=b1)
-        cmd = [sys.executable, "-I", "-c", _FRESH_PROCESS, str(path.resolve()), "x.npz", "y.npz"]
-        done = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            raise RuntimeError(f"{path.name} does not load in a fresh Python process: {last}")
-        with np.load(Path(tmp) / "y.npz") as out:
-            full_out, b1_out = out["full"], out["b1"]
-    return {"digits": full_out[:n], "noise": full_out[n:], "digits_b1": b1_out[:k], "noise_b1": b1_out[k:]}
-
-
 def opencv_max_diff(path: Path, x: np.ndarray, reference: np.ndarray) -> float:
     """Max |Δ| of OpenCV's DNN module against the reference: proof another app can embed the file."""
     net = cv2.dnn.readNetFromONNX(str(path))
@@ -129,7 +97,7 @@ def latency_us(run: Logits, x1: np.ndarray) -> float:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return 1e6 * median_seconds(lambda: run(x1), repeats=300, warmup=30)
+        return 1e6 * median_seconds(lambda: run(x1), repeats=LATENCY_REPEATS, warmup=LATENCY_WARMUP)
     finally:
         torch.set_num_threads(threads)
 
@@ -172,26 +140,60 @@ def reference_result(model: nn.Module, probes: Probes) -> tuple[Result, dict[str
     return Result("pytorch", None, None, 0.0, 1.0, acc, lat, True), ref
 
 
+def in_one_process(names: list[str]) -> list[list[str]]:
+    """`names` in the groups `check_files` checks together: all files of one fresh-process runtime, each ONNX alone."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(fresh.runtime(name) or name, []).append(name)
+    return list(groups.values())
+
+
+def check_files(
+    files: dict[str, Path],
+    probes: Probes,
+    reference: dict[str, np.ndarray],
+    reference_accuracy: float,
+    atol: float,
+    sizes: dict[str, int] | None = None,
+) -> dict[str, Result]:
+    """Run exported files (format name -> path) through the gate: FP32 to `atol`, `*-int8` to the int8 gate.
+
+    A name is onnx or onnx-int8 (checked here, in ONNX Runtime and OpenCV DNN), or one
+    of fresh.RUNTIMES, with or without -int8 (checked in its own runtime in a fresh
+    process, one process for the files of one runtime). `sizes` are the models' sizes as
+    shipped, where more than their `path` (OpenVINO's weights are a second file).
+    """
+    sizes = sizes or {}
+    ran = {}
+    for group in in_one_process([name for name in files if fresh.runtime(name)]):
+        ran.update(fresh.run({name: files[name] for name in group}, probes.digits, probes.noise, BATCH1_PROBES))
+    results = {}
+    for fmt, path in files.items():
+        notes: dict = {}
+        if fmt in ran:
+            outputs, lat = ran[fmt].outputs, ran[fmt].latency_us
+            notes["runtime"] = f"{fresh.runtime(fmt)}, fresh process"
+            if ran[fmt].bound:
+                notes["max_batch"] = ran[fmt].bound
+        else:
+            run, clf = onnx_logits(path)
+            outputs = batch1_and_full(run, probes)
+            notes["quantization"] = clf.info.quantization
+            lat = latency_us(run, probes.digits[:1])
+        int8 = fmt.endswith("-int8")
+        diff, agree, acc, failures = compare(fmt, outputs, reference, probes, atol, int8, reference_accuracy)
+        if fmt == "onnx":
+            cv_diff = opencv_max_diff(path, probes.digits, outputs["digits"])
+            notes["opencv_dnn_max_abs_diff"] = cv_diff
+            if cv_diff > atol:
+                failures.append(f"{fmt}: OpenCV DNN differs from ONNX Runtime by {cv_diff:.2e} > atol {atol:.0e}")
+        size = sizes.get(fmt, path.stat().st_size)
+        results[fmt] = Result(fmt, path.name, size, diff, agree, acc, lat, not failures, failures, notes)
+    return results
+
+
 def check_file(
     fmt: str, path: Path, probes: Probes, reference: dict[str, np.ndarray], reference_accuracy: float, atol: float
 ) -> Result:
-    """Run one exported file through the gate. `fmt` is torchscript, pt2, onnx or onnx-int8."""
-    notes: dict = {}
-    if fmt in ("torchscript", "pt2"):
-        outputs = fresh_process_outputs(path, probes)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch.jit.load is deprecated; the user asked for the file anyway
-            loaded = torch.jit.load(str(path)) if fmt == "torchscript" else torch.export.load(str(path)).module()
-        run = torch_logits(loaded)
-    else:
-        run, clf = onnx_logits(path)
-        outputs = batch1_and_full(run, probes)
-        notes["quantization"] = clf.info.quantization
-    diff, agree, acc, failures = compare(fmt, outputs, reference, probes, atol, fmt == "onnx-int8", reference_accuracy)
-    if fmt == "onnx":
-        cv_diff = opencv_max_diff(path, probes.digits, outputs["digits"])
-        notes["opencv_dnn_max_abs_diff"] = cv_diff
-        if cv_diff > atol:
-            failures.append(f"{fmt}: OpenCV DNN differs from ONNX Runtime by {cv_diff:.2e} > atol {atol:.0e}")
-    lat = latency_us(run, probes.digits[:1])
-    return Result(fmt, path.name, path.stat().st_size, diff, agree, acc, lat, not failures, failures, notes)
+    """One file through the gate (`check_files`)."""
+    return check_files({fmt: path}, probes, reference, reference_accuracy, atol)[fmt]

@@ -16,25 +16,35 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from digit_cnn_edge.common.errors import CannotWrite, UserError
 from digit_cnn_edge.common.files import atomic_path, discard, move_into_place, writable_dir
 from digit_cnn_edge.common.progress import Log, Progress, no_log, no_progress
-from digit_cnn_edge.export import formats, parity, quantize
+from digit_cnn_edge.export import edge, formats, parity, quantize
 from digit_cnn_edge.train import checkpoint, data
 
-FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx", "torchscript": "model.ts", "pt2": "model.pt2"}
+FILES = {
+    "onnx": ("model.onnx",), "onnx-int8": ("model.int8.onnx",),
+    "torchscript": ("model.ts",), "pt2": ("model.pt2",),
+    "executorch": ("model.pte",), "executorch-int8": ("model.int8.pte",),
+    "openvino": ("model.xml", "model.bin"), "openvino-int8": ("model.int8.xml", "model.int8.bin"),
+    "tflite": ("model.tflite",), "tflite-int8": ("model.int8.tflite",),
+}  # fmt: skip
+"""Each checked model's files; the report names the first (an OpenVINO IR is its .xml and its .bin)."""
 REPORT, FAILED_REPORT = "export_report.json", "export_report.failed.json"
-FORMATS = ("onnx", "torchscript")
+FORMATS = ("onnx", "torchscript", "executorch", "openvino", "tflite")
 """What `ExportOptions.formats` may name; torchscript writes model.ts and model.pt2 (torch.export)."""
+DEFAULT_FORMATS = ("onnx", "torchscript")
+"""What an export writes when no format is named: the formats the [export] extra alone can write."""
 
 
 @dataclass
 class ExportOptions:
     """What `cnn-export` takes, one field per flag."""
 
-    formats: tuple[str, ...] = FORMATS  # onnx, torchscript
-    quantize: str = "none"  # none, or one of quantize.MODES: also write model.int8.onnx
+    formats: tuple[str, ...] = DEFAULT_FORMATS  # any of FORMATS
+    quantize: str = "none"  # none, or one of quantize.MODES: model.int8.onnx; static: each edge format's int8 too
     opset: int | None = None
     calibration_size: int = 500  # held-out digits for the gate (and static quantization's calibration)
     atol: float = 1e-4  # largest |logit difference| for FP32 formats
@@ -105,12 +115,56 @@ def place(staged: list[Path], out: Path) -> list[str]:
     blocked = [name for name in sorted(names) if (out / name).is_dir()]
     if blocked:
         raise CannotWrite(f"cannot write {out / blocked[0]}: a folder is in the way; nothing in {out} changed")
-    stale = [name for name in FILES.values() if name not in names and (out / name).is_file()]
+    stale = [name for files in FILES.values() for name in files if name not in names and (out / name).is_file()]
     for path in staged:
         move_into_place(path, out / path.name)
     for name in stale:
         discard(out / name)
     return stale
+
+
+def write(
+    want: set[str], model: nn.Module, meta: dict[str, str], options: ExportOptions, calibration: np.ndarray,
+    stage: Path, log: Log,
+) -> dict[str, Path]:
+    """Write every format in `want` into `stage`, and with --quantize static each edge format's int8 file too.
+
+    Returns name -> path (the first of FILES[name]). The edge int8 files are written
+    here, before any check, so one process per runtime checks a format's FP32 and
+    int8 files together; ONNX int8 comes after the checks (its dynamic mode picks by
+    the FP32 file's measured latency).
+    """
+    made: dict[str, Path] = {}
+
+    def staged(name: str) -> Path:
+        return stage / FILES[name][0]
+
+    if "torchscript" in want:
+        log("writing TorchScript and torch.export ...")
+        made["torchscript"] = formats.to_torchscript(model, staged("torchscript"))
+        made["pt2"] = formats.to_pt2(model, staged("pt2"))
+    if "onnx" in want:
+        log("writing ONNX ...")
+        made["onnx"] = formats.to_onnx(model, staged("onnx"), meta, options.opset)
+    if "executorch" in want:
+        log("writing ExecuTorch (XNNPACK) ...")
+        made["executorch"] = edge.to_executorch(model, staged("executorch"))
+    if "openvino" in want:
+        log("writing OpenVINO IR ...")
+        onnx_source = made.get("onnx") or formats.to_onnx(model, stage / "for-openvino.onnx", meta, options.opset)
+        made["openvino"] = edge.to_openvino(onnx_source, staged("openvino"))
+    if "tflite" in want:
+        log("writing LiteRT ...")
+        made["tflite"] = edge.to_tflite(model, staged("tflite"))
+    if options.quantize == "static" and want & set(edge.EXTRAS):
+        log("quantizing the edge formats (static) ...")
+        if "executorch" in want:
+            made["executorch-int8"] = edge.to_executorch_int8(model, staged("executorch-int8"), calibration)
+        if "openvino" in want:
+            made["openvino-int8"] = edge.to_openvino_int8(made["onnx"], staged("openvino-int8"), calibration)
+        if "tflite" in want:
+            made["tflite-int8"] = edge.to_tflite_int8(made["tflite"], staged("tflite-int8"), calibration)
+    return made
 
 
 def export(
@@ -128,6 +182,8 @@ def export(
     unknown = sorted(set(options.formats) - set(FORMATS))
     if unknown or not options.formats:
         raise UserError(f"unknown export format {', '.join(unknown) or '(none given)'} (known: {', '.join(FORMATS)})")
+    for fmt in sorted(set(options.formats) & set(edge.EXTRAS)):
+        edge.require(fmt)
     want = set(options.formats)
     if options.quantize != "none":
         want.add("onnx")  # the int8 model is checked against, and shipped with, its FP32 parent
@@ -148,29 +204,32 @@ def export(
 
     reference, ref_outputs = parity.reference_result(model, probes)
     results = [reference]
-    opset = None
     with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as staging:
         stage = Path(staging)
-        made: dict[str, Path] = {}
-        if "torchscript" in want:
-            log("writing TorchScript and torch.export ...")
-            made["torchscript"] = formats.to_torchscript(deployable, stage / FILES["torchscript"])
-            made["pt2"] = formats.to_pt2(deployable, stage / FILES["pt2"])
-        if "onnx" in want:
-            log("writing ONNX ...")
-            made["onnx"] = formats.to_onnx(deployable, stage / FILES["onnx"], meta, options.opset)
-            opset = formats.opset_of(made["onnx"])
-        checked = {fmt: parity.check_file(fmt, path, probes, ref_outputs, reference.accuracy, options.atol)
-                   for fmt, path in progress(made.items(), len(made), "checking parity")}
+        made = write(want, deployable, meta, options, probes.digits, stage, log)
+        opset = formats.opset_of(made["onnx"]) if "onnx" in made else None
+
+        def check(names: list[str]) -> dict[str, parity.Result]:
+            sizes = {name: sum((stage / file).stat().st_size for file in FILES[name]) for name in names}
+            files = {name: made[name] for name in names}
+            return parity.check_files(files, probes, ref_outputs, reference.accuracy, options.atol, sizes)
+
+        checked: dict[str, parity.Result] = {}
+        groups = parity.in_one_process(list(made))
+        for group in progress(groups, len(groups), "checking parity"):
+            checked.update(check(group))
+        for name in [name for name in made if name.endswith("-int8")]:  # the edge formats' (ONNX's comes next)
+            checked[name].notes.update(mode="static", quantizer=edge.INT8_NOTES[name.removesuffix("-int8")])
         if options.quantize != "none":
-            log(f"quantizing ({options.quantize}) ...")
-            q = quantize.make(options.quantize, made["onnx"], stage / FILES["onnx-int8"], meta, probes,
+            log(f"quantizing ONNX ({options.quantize}) ...")
+            q = quantize.make(options.quantize, made["onnx"], stage / FILES["onnx-int8"][0], meta, probes,
                               checked["onnx"].latency_us)
             made["onnx-int8"] = q.path
-            checked["onnx-int8"] = parity.check_file("onnx-int8", q.path, probes, ref_outputs, reference.accuracy, options.atol)
+            checked.update(check(["onnx-int8"]))
             checked["onnx-int8"].notes.update(mode=q.mode, quantized_ops=list(q.ops), choice=q.note)
-            if checked["onnx-int8"].latency_us > checked["onnx"].latency_us * quantize.LATENCY_SLACK:
-                checked["onnx-int8"].notes["warning"] = "slower than its FP32 parent at batch 1"
+        for name in [name for name in made if name.endswith("-int8")]:
+            if checked[name].latency_us > checked[name.removesuffix("-int8")].latency_us * quantize.LATENCY_SLACK:
+                checked[name].notes["warning"] = "slower than its FP32 parent at batch 1"
         results += [checked[f] for f in made]
         passed = all(r.passed for r in results)
         report = {
@@ -179,7 +238,8 @@ def export(
             "architecture": ckpt["arch"],
             "opset": opset,
             "atol": options.atol,
-            "gates": {"fp32": f"max |Δlogit| <= {options.atol} and 100% top-1 agreement, batch 1 and batch {len(labels)}",
+            "gates": {"fp32": f"max |Δlogit| <= {options.atol} and 100% top-1 agreement, batch 1 and batch "
+                              f"{len(labels)} (or the largest batch a file takes, its notes' max_batch)",
                       "int8": f"top-1 agreement >= {100 * parity.INT8_MIN_AGREEMENT:.0f}% and accuracy drop <= "
                               f"{100 * parity.INT8_MAX_ACCURACY_DROP:.1f} points"},
             "check_digits": asdict(check_digits),
@@ -197,6 +257,7 @@ def export(
             raise GateFailed(f"parity check failed: {failures}; no model file in {out} changed, "
                              f"the failure is recorded in {out / FAILED_REPORT}", failed)
         (stage / REPORT).write_text(json.dumps(report, indent=2))
-        removed = place([*made.values(), stage / REPORT], out)
+        files = [file for name in made for file in FILES[name]]
+        removed = place([*(stage / file for file in files), stage / REPORT], out)
     discard(out / FAILED_REPORT)
-    return ExportResult(report, out / REPORT, [out / path.name for path in made.values()], removed, results, warnings)
+    return ExportResult(report, out / REPORT, [out / file for file in files], removed, results, warnings)
