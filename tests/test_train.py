@@ -289,7 +289,7 @@ def test_the_library_call_returns_what_it_wrote_and_reports_through_its_hooks(sa
         bars.append(desc)
         return items
 
-    result = train(TrainOptions(arch="tiny", epochs=2, photo_share=0, device="cpu", out=tmp_path), digits=small,
+    result = train(TrainOptions(arch="tiny", epochs=2, photo_share=0, negatives=0, device="cpu", out=tmp_path), digits=small,
                    log=said.append, progress=progress)
     assert result.checkpoint == tmp_path / "model.pt" and result.history.is_file() and result.plot.is_file()
     assert [e["epoch"] for e in result.epochs] == [1, 2] and result.data["sizes"] == {"train": 300, "val": 100}

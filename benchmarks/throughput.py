@@ -1,0 +1,174 @@
+"""Frames per second on one machine: `cnn-run --json` with 1 and N workers, and Ray Data with 1 and 2 CPUs, same files.
+
+    python benchmarks/throughput.py                 # 360 frames, N = this machine's cores, 3 runs each
+    python benchmarks/throughput.py --frames 720 --workers 4 --runs 5
+
+Renders 640x480 JPEG scenes (1-6 of the sample's validation digits each, the
+scene renderer's photo look) into a temporary folder and reads them all, each
+way in a process of its own, with the shipped model. Two figures per way:
+
+* end to end: for cnn-run, frames / (wall time - the wall time of the same
+  command on one of the frames); for Ray, frames / the time from the first row
+  asked for to the last row read, so `ray.init` is left out and the actors'
+  start is counted;
+* steady: frames per second over the second half of the frames, once everything
+  has started: from the time each line arrived, or for Ray the time each batch
+  of 8 was read, stamped in the actor.
+
+Each is the median of --runs runs. Prints a markdown table with the machine and
+its load, and puts it into benchmarks/RESULTS.md as the section "Throughput"
+(in place of an earlier one, the rest of the file kept), with the command.
+"""
+
+import argparse
+import datetime
+import importlib.util
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from bench import machine  # noqa: E402  (benchmarks/ is not a package)
+
+from digit_cnn_edge.runtime.workers import cores  # noqa: E402
+from digit_cnn_edge.train import data  # noqa: E402
+from digit_cnn_edge.train.synth import render_scene  # noqa: E402
+
+SECTION = "## Throughput: `cnn-run --workers` and Ray Data"
+RUN_CNN = "from digit_cnn_edge.runtime.cli import run_main; run_main()"
+RAY_RUN = '''
+import json, sys, time
+import pyarrow as pa
+import ray
+sys.path.insert(0, sys.argv[3])
+from ray_batch import read_digits
+from digit_cnn_edge.runtime.batch import ReadDigits
+
+class Timed(ReadDigits):
+    """Each row with the time its batch was read: the actors timed at work, not the driver taking rows."""
+
+    def __call__(self, batch):
+        table = super().__call__(batch)
+        return table.append_column("done", pa.array([time.time()] * table.num_rows, pa.float64()))
+
+ray.init(num_cpus=int(sys.argv[2]), include_dashboard=False, log_to_driver=False)
+start = time.time()
+rows = read_digits(sys.argv[1], actors=int(sys.argv[2]), batch_size=8, reader=Timed)
+done = [t - start for batch in rows.iter_batches(batch_format="pyarrow") for t in batch["done"].to_pylist()]
+print(json.dumps(sorted(done)))
+'''
+QUIET_RAY = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DATA_DISABLE_PROGRESS_BARS": "1"}
+
+
+def render(folder: Path, frames: int, seed: int = 0) -> None:
+    """`frames` 640x480 JPEG scenes of 1-6 validation digits each."""
+    sample = data.load_sample(seed=0)
+    rng = np.random.default_rng(seed)
+    for i in range(frames):
+        cv2.imwrite(str(folder / f"scene{i:04d}.jpg"), render_scene(sample.val.images, sample.val.labels, rng).image)
+
+
+def steady(times: list[float]) -> float:
+    """Frames per second over the second half of the frames, from the time each was read."""
+    half = len(times) // 2
+    return (len(times) - 1 - half) / max(times[-1] - times[half], 1e-9)
+
+
+def cnn_run(source: Path, workers: int) -> tuple[float, list[float]]:
+    """Wall seconds of `cnn-run --json --workers N` over a file or folder, and when each line arrived."""
+    start = time.perf_counter()
+    run = subprocess.Popen([sys.executable, "-c", RUN_CNN, str(source), "--json", "--workers", str(workers)],
+                           stdout=subprocess.PIPE, text=True)
+    times = [time.perf_counter() - start for _ in run.stdout]
+    assert run.wait() == 0
+    return time.perf_counter() - start, times
+
+
+def ray_run(folder: Path, cpus: int) -> tuple[float, list[float]]:
+    """Seconds from the first row asked for to the last row read, and when each row was read."""
+    done = subprocess.run([sys.executable, "-c", RAY_RUN, str(folder), str(cpus), str(HERE.parent / "examples")],
+                          capture_output=True, text=True, env={**os.environ, **QUIET_RAY}, check=True)
+    times = json.loads(done.stdout.strip().splitlines()[-1])
+    return times[-1], times
+
+
+def measure(folder: Path, frames: int, workers: int, runs: int, ray: bool) -> list[dict]:
+    rows = []
+    one = statistics.median(cnn_run(next(folder.iterdir()), 1)[0] for _ in range(runs))
+    for n in (1, workers):
+        outcomes = [cnn_run(folder, n) for _ in range(runs)]
+        assert all(len(times) == frames for _, times in outcomes)
+        rows.append({"kind": "cnn-run", "way": f"`cnn-run --json --workers {n}`", "n": n,
+                     "end": statistics.median(frames / (wall - one) for wall, _ in outcomes),
+                     "steady": statistics.median(steady(times) for _, times in outcomes)})
+    for cpus in (1, 2) if ray else ():
+        outcomes = [ray_run(folder, cpus) for _ in range(runs)]
+        assert all(len(times) == frames for _, times in outcomes)
+        rows.append({"kind": "ray", "way": f"Ray Data, `ray.init(num_cpus={cpus})`, {cpus} actor{'s' * (cpus > 1)}",
+                     "n": cpus, "end": statistics.median(frames / seconds for seconds, _ in outcomes),
+                     "steady": statistics.median(steady(times) for _, times in outcomes)})
+    return rows
+
+
+def table(rows: list[dict], frames: int) -> str:
+    lines = ["| way | processes / CPUs | frames/s end to end | vs 1 | frames/s steady | vs 1 |",
+             "|---|---:|---:|---:|---:|---:|"]
+    base: dict[str, dict] = {}
+    for r in rows:
+        b = base.setdefault(r["kind"], r)
+        lines.append(f"| {r['way']} | {r['n']} | {r['end']:.0f} | {r['end'] / b['end']:.2f}x "
+                     f"| {r['steady']:.0f} | {r['steady'] / b['steady']:.2f}x |")
+    return "\n".join(lines) + f"\n\n{frames} frames, 640x480 JPEG, 1-6 digits each."
+
+
+def write_section(results: Path, text: str) -> None:
+    """Put the section into RESULTS.md: in place of an earlier one, else at the end; the rest is kept as it is."""
+    old = results.read_text() if results.exists() else ""
+    if SECTION in old:
+        before, after = old.split(SECTION, 1)
+        rest = after.split("\n## ", 1)
+        old = before.rstrip("\n") + ("\n\n## " + rest[1] if len(rest) > 1 else "")
+    results.write_text(old.rstrip("\n") + "\n\n" + text + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--frames", type=int, default=360)
+    ap.add_argument("--workers", type=int, default=cores(), help="N (default: this machine's cores)")
+    ap.add_argument("--runs", type=int, default=3, help="runs of each way; the table has the median")
+    ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    args = ap.parse_args()
+    ray = importlib.util.find_spec("ray") is not None
+    with tempfile.TemporaryDirectory() as tmp:
+        render(Path(tmp), args.frames)
+        load = os.getloadavg()
+        rows = measure(Path(tmp), args.frames, args.workers, args.runs, ray)
+        load_after = os.getloadavg()
+    text = "\n\n".join([
+        SECTION,
+        f"Command: `{' '.join(['python', 'benchmarks/throughput.py', *map(shlex.quote, sys.argv[1:])])}`  \n"
+        f"Date: {datetime.date.today().isoformat()}  \n"
+        f"Machine: {machine()}, {cores()} cores for this process  \n"
+        f"Load average (1 min) before and after: {load[0]:.2f}, {load_after[0]:.2f}",
+        table(rows, args.frames) + ("" if ray else " Ray is not installed: pip install 'digit-cnn-edge[ray]'."),
+        "End to end: for cnn-run, frames / (wall time - the same command's wall time on one frame); for Ray, from "
+        "the first row asked for to the last row read, the actors' start counted, `ray.init` left out. Steady: "
+        "frames per second over the second half of the frames, from the time each line arrived (Ray: each batch of "
+        f"8 was read, stamped in the actor). Median of {args.runs} runs.",
+    ])
+    print(text)
+    write_section(args.out, text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,252 @@
+"""`cnn-run --workers`: many files, or a video's frames, read in worker processes, every result taken in input order.
+
+Decoding a frame and finding its digits take far longer than the model, so ONNX
+Runtime's threads do not speed up a folder and one process per core does. Each
+worker builds its own reader once, when it starts. A still image crosses to a
+worker as its path and the worker decodes it, so no pixels cross; a video is
+decoded here, in order, and its frames cross as pixels. Only a few tasks per
+worker are in flight, so memory stays flat however long the folder or the
+video, and results are taken in the order the tasks were made, so the output is
+the one a single process prints.
+
+Workers start by forkserver where there is one, else by spawn, never by fork: a
+forked copy of a process running ONNX Runtime's or OpenCV's threads can hang on
+a lock one of those threads held. Workers write nothing: the command prints
+every line and writes every --save copy, whole, so stopping a worker never
+leaves half a file. They ignore Ctrl-C, which is the command's to handle: it
+stops handing out tasks, waits for those in flight and says it was interrupted.
+"""
+
+import multiprocessing
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import Container, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from digit_cnn_edge.common.errors import BadInput
+from digit_cnn_edge.runtime.classifier import DigitClassifier
+from digit_cnn_edge.runtime.copies import EncodedImage, encode_image, image_name
+from digit_cnn_edge.runtime.decode import read_image
+from digit_cnn_edge.runtime.draw import annotate
+from digit_cnn_edge.runtime.reader import DigitReader, Reading
+from digit_cnn_edge.runtime.segment import Params
+from digit_cnn_edge.runtime.sources import Frame, Source, frames
+
+TASKS_PER_WORKER = 3
+"""Tasks in flight per worker: enough that a worker never waits for its next one, few enough that memory stays flat."""
+WARM_UP_SECONDS = 0.25
+"""Reading done in the command before the default workers start: about what starting them takes."""
+
+
+def cores() -> int:
+    """The cores this process may run on: a container's or `taskset`'s share, not the machine's count."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def workers_for(files: list[Source], requested: int | None) -> int:
+    """How many processes read `files`: as asked, else the cores when there are several files or a video, else one.
+
+    Never more than there are files when all of them are still images: a worker with nothing to read costs a start.
+    """
+    has_video = any(s.kind == "video" for s in files)
+    wanted = requested if requested is not None else cores() if len(files) > 1 or has_video else 1
+    return wanted if has_video else max(1, min(wanted, len(files)))
+
+
+@dataclass(frozen=True)
+class ReaderSpec:
+    """How a worker builds its own reader: a DigitReader holds an ONNX Runtime session, which cannot cross processes."""
+
+    model: Path | None
+    threads: int
+    min_confidence: float
+    params: Params = field(default_factory=Params)
+
+    def build(self) -> DigitReader:
+        return DigitReader(DigitClassifier(self.model, threads=self.threads), self.min_confidence, self.params)
+
+
+@dataclass(frozen=True)
+class Read:
+    """What a task gives back: the reading, and for a still image under --save its annotated copy, encoded."""
+
+    reading: Reading
+    copy: EncodedImage | None = None
+
+
+@dataclass(frozen=True)
+class ReadStill:
+    """A still image, decoded by whoever reads it, so only its path crosses to a worker."""
+
+    path: str
+    mode: str
+    max_pixels: int
+    copy_suffix: str | None = None  # --save: the copy's format; None: nothing to draw, so JPEGs decode to grey
+
+    def run(self, reader: DigitReader) -> Read:
+        image = read_image(self.path, self.max_pixels, gray=self.copy_suffix is None)
+        reading = reader.read(image, self.mode)
+        if self.copy_suffix is None:
+            return Read(reading)
+        return Read(reading, encode_image(annotate(image, reading), self.copy_suffix))
+
+
+@dataclass(frozen=True)
+class ReadFrame:
+    """A video frame, decoded in order by the command and read by whichever worker is free."""
+
+    image: np.ndarray
+    mode: str
+
+    def run(self, reader: DigitReader) -> Read:
+        return Read(reader.read(self.image, self.mode))
+
+
+@dataclass(frozen=True)
+class Job:
+    """One task in input order, with what the command needs to print and save its result."""
+
+    number: int  # the source's place in the list it came from
+    source: Source
+    task: ReadStill | ReadFrame | None
+    frame: Frame | None = None  # a video frame, kept to draw its annotated copy
+    error: BadInput | None = None  # why the source could not be opened or read
+
+
+def jobs(files: list[Source], mode: str, max_pixels: int, copies: bool, dropped: Container[int]) -> Iterator[Job]:
+    """The tasks that read `files`, in order: one per still image, one per video frame.
+
+    A video whose number is in `dropped` (it failed part-way, say its copy could not be written) is decoded no further.
+    """
+    for number, source in enumerate(files):
+        if source.kind == "image":
+            suffix = Path(image_name(Path(source.name).name)).suffix if copies else None
+            yield Job(number, source, ReadStill(source.name, mode, max_pixels, suffix))
+            continue
+        try:
+            with closing(frames(source, max_pixels)) as stream:
+                for frame in stream:
+                    if number in dropped:
+                        break
+                    yield Job(number, source, ReadFrame(frame.image, mode), frame)
+        except BadInput as e:
+            yield Job(number, source, None, error=e)
+
+
+class Started(Protocol):
+    """A task on its way: a Future from a worker, or one run here when its result is taken."""
+
+    def result(self) -> Read: ...
+
+    def cancel(self) -> bool: ...
+
+
+class _InProcess:
+    """The one-worker case: a task run here when its result is taken, so frames are decoded and read as they come."""
+
+    def __init__(self, task: ReadStill | ReadFrame, reader: DigitReader) -> None:
+        self._task, self._reader = task, reader
+
+    def result(self) -> Read:
+        return self._task.run(self._reader)
+
+    def cancel(self) -> bool:
+        return True
+
+
+_reader: DigitReader | None = None
+"""A worker process's own reader, built once by `_start_worker`."""
+
+
+def _start_worker(spec: ReaderSpec) -> None:
+    global _reader
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the command's to handle: it lets these tasks finish
+    cv2.setNumThreads(1)  # one core per worker; OpenCV's own threads would only compete with the other workers
+    _reader = spec.build()
+
+
+def _run(task: ReadStill | ReadFrame) -> Read:
+    return task.run(_reader)
+
+
+def _started() -> None:
+    """A worker's first task: done once that worker has built its reader, so the pool can take the reading over."""
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])  # imported once by the server, not once per worker
+    return context
+
+
+class Readers:
+    """Runs read tasks here with `reader` or in `workers` processes; a context manager that stops them.
+
+    Workers start once reading here has taken `warm_up` seconds, and this
+    process goes on reading until the first of them is ready, so no run waits
+    idle for a pool; with a warm-up, a run of a few files never starts one.
+    """
+
+    def __init__(self, reader: DigitReader, spec: ReaderSpec, workers: int, warm_up: float = WARM_UP_SECONDS) -> None:
+        self._reader, self._spec, self._workers, self._warm_up = reader, spec, workers, warm_up
+        self._pool: ProcessPoolExecutor | None = None
+        self._probes: list[Future[None]] = []
+        self._first: float | None = None  # when the first task was started
+        self._ready = False
+
+    @property
+    def window(self) -> int:
+        """How many tasks may be started ahead of the one being taken."""
+        return self._workers * TASKS_PER_WORKER if self._ready else 1
+
+    def start(self, task: ReadStill | ReadFrame) -> Started:
+        self._ready = self._ready or any(probe.done() for probe in self._probes)
+        if self._ready:
+            return self._pool.submit(_run, task)
+        now = time.perf_counter()
+        self._first = self._first if self._first is not None else now
+        if self._workers > 1 and self._pool is None and now - self._first >= self._warm_up:
+            self._pool = ProcessPoolExecutor(self._workers, mp_context=_context(), initializer=_start_worker,
+                                             initargs=(self._spec,))
+            self._probes = [self._pool.submit(_started) for _ in range(self._workers)]
+        return _InProcess(task, self._reader)
+
+    def __enter__(self) -> "Readers":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)  # the tasks already running finish; no others start
+
+
+def in_order(todo: Iterable[Job], readers: Readers) -> Iterator[tuple[Job, Started | None]]:
+    """Each job with its started task, in the order of `todo`, while up to `readers.window` jobs are started ahead.
+
+    Taking a job's result waits for that job alone; the others run meanwhile. A job without a task (a source that
+    could not be opened) keeps its place. Jobs started but never taken are cancelled.
+    """
+    pending: deque[tuple[Job, Started | None]] = deque()
+    try:
+        for job in todo:
+            pending.append((job, readers.start(job.task) if job.task is not None else None))
+            if len(pending) >= readers.window:
+                yield pending.popleft()
+        while pending:
+            yield pending.popleft()
+    finally:
+        for _, started in pending:
+            if started is not None:
+                started.cancel()

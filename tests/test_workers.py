@@ -1,0 +1,193 @@
+"""`cnn-run --workers`: the output of many processes is the output of one, in input order, and Ctrl-C stops cleanly.
+
+Scenes are rendered here from the offline sample's validation digits and read
+with the model the runtime ships. In-process runs start the worker pool at once
+and wait for it (`pool_at_once`), so a small folder is read by the workers and
+not by the command while they start; the tests check that they were.
+"""
+
+import json
+import os
+import pty
+import signal
+import subprocess
+import sys
+import threading
+from concurrent.futures import ProcessPoolExecutor, wait
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from digit_cnn_edge.runtime import workers
+from digit_cnn_edge.runtime.cli import run_command
+from digit_cnn_edge.runtime.sources import Source
+from tests.conftest import invoke
+
+RUN_CNN = "from digit_cnn_edge.runtime.cli import run_main; run_main()"
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory, sample) -> Path:
+    """Scenes with 1-6 digits among broken files, single digits, a video and a video that is not one."""
+    from digit_cnn_edge.train.synth import render_scene
+
+    root = tmp_path_factory.mktemp("many")
+    rng = np.random.default_rng(23)
+    for i in range(14):
+        cv2.imwrite(str(root / f"scene{i:02d}.jpg"), render_scene(sample.val.images, sample.val.labels, rng).image)
+    for i in range(3):
+        cv2.imwrite(str(root / f"digit{i}.png"), sample.val.images[i])
+    (root / "scene03b.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
+    (root / "empty.png").write_bytes(b"")
+    (root / "zz-broken.mp4").write_bytes(b"not a video")
+    video = cv2.VideoWriter(str(root / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (640, 480))
+    for _ in range(9):
+        video.write(render_scene(sample.val.images, sample.val.labels, rng).image)
+    video.release()
+    return root
+
+
+class Submissions:
+    count = 0
+
+
+@pytest.fixture
+def pool_at_once(monkeypatch) -> type[Submissions]:
+    """Workers start with the first task and are waited for; how many reading tasks they were given."""
+    Submissions.count = 0
+
+    class ReadyPool(ProcessPoolExecutor):
+        def __init__(self, max_workers: int, **kwargs) -> None:
+            super().__init__(max_workers, **kwargs)
+            wait([super(ReadyPool, self).submit(workers._started) for _ in range(max_workers)])
+
+        def submit(self, fn, /, *args, **kwargs):
+            Submissions.count += fn is workers._run
+            return super().submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(workers, "WARM_UP_SECONDS", 0.0)
+    monkeypatch.setattr(workers, "ProcessPoolExecutor", ReadyPool)
+    return Submissions
+
+
+def names(folder: Path) -> list[str]:
+    return sorted(str(p) for p in folder.iterdir())
+
+
+@pytest.mark.parametrize("form", [["--json"], []], ids=["json", "text"])
+def test_two_workers_print_what_one_prints_in_input_order(folder, form, pool_at_once, capsys):
+    one = invoke(run_command, "cnn-run", [folder, *form, "--workers", "1"], capsys)
+    assert pool_at_once.count == 0
+    two = invoke(run_command, "cnn-run", [folder, *form, "--workers", "2"], capsys)
+    assert pool_at_once.count >= 20, "the workers read most of the frames"
+    assert two == one  # exit code, stdout byte for byte, the same error lines in the same order
+    code, out, err = two
+    assert code == 1 and "Traceback" not in err
+    failed = [line.split(": ")[2] for line in err.splitlines()]
+    assert failed == [str(folder / n) for n in ("empty.png", "scene03b.jpg", "zz-broken.mp4")]
+    if form:
+        records = [json.loads(line) for line in out.splitlines()]
+        good = [n for n in names(folder) if not n.endswith(("empty.png", "scene03b.jpg", "zz-broken.mp4"))]
+        assert [r["source"] for r in records if r["frame"] in (None, 0)] == good
+        assert [r["frame"] for r in records if r["source"].endswith("clip.mp4")] == list(range(9))
+        assert sum(len(r["digits"]) for r in records) > 14 + 3 + 9
+
+
+def test_two_workers_save_the_copies_one_saves(folder, tmp_path, pool_at_once, capsys):
+    (tmp_path / "again").mkdir()
+    for name in ("scene00.jpg", "scene01.jpg", "digit0.png"):  # same names from a second folder: scene00-2.jpg, ...
+        (tmp_path / "again" / name).write_bytes((folder / name).read_bytes())
+    sources = [folder / "scene03b.jpg", folder / "scene00.jpg", folder / "clip.mp4", folder / "digit0.png",
+               tmp_path / "again", folder / "scene01.jpg"]
+    runs = {}
+    for n in (1, 2):
+        out = tmp_path / f"out{n}"
+        runs[n] = invoke(run_command, "cnn-run", [*sources, "--save", out, "--workers", n], capsys)
+    assert pool_at_once.count > 0
+    assert runs[1] == runs[2] and runs[1][0] == 1
+    saved = sorted(p.name for p in (tmp_path / "out1").iterdir())
+    assert saved == sorted(p.name for p in (tmp_path / "out2").iterdir())
+    assert saved == sorted(["scene00.jpg", "clip.annotated.mp4", "digit0.png", "digit0-2.png", "scene00-2.jpg",
+                            "scene01.jpg", "scene01-2.jpg"])
+    for name in saved:
+        if name.endswith(".mp4"):
+            assert np.array_equal(video_frames(tmp_path / "out1" / name), video_frames(tmp_path / "out2" / name))
+        else:
+            assert (tmp_path / "out1" / name).read_bytes() == (tmp_path / "out2" / name).read_bytes(), name
+
+
+def video_frames(path: Path) -> np.ndarray:
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while (got := cap.read())[0]:
+        frames.append(got[1])
+    cap.release()
+    return np.stack(frames)
+
+
+def test_default_workers_are_the_cores_for_several_files_or_a_video():
+    image, video = Source("image", "a.jpg"), Source("video", "v.mp4")
+    assert workers.workers_for([image], None) == 1
+    assert workers.workers_for([video], None) == workers.cores()
+    assert workers.workers_for([image] * 50, None) == workers.cores()
+    assert workers.workers_for([image] * 3, 8) == 3  # no more workers than images
+    assert workers.workers_for([image] * 50, 1) == 1
+
+
+def test_ctrl_c_stops_cleanly_with_no_half_written_copy(folder, tmp_path):
+    """SIGINT to the whole process group, as a terminal's Ctrl-C sends it, while two workers read and save."""
+    out = tmp_path / "out"
+    scenes = [str(p) for p in sorted(folder.glob("scene??.jpg"))]
+    run = subprocess.Popen([sys.executable, "-c", RUN_CNN, *(scenes * 30), "--json", "--save", str(out),
+                            "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           start_new_session=True, text=True)
+    lines = []
+    for line in run.stdout:
+        lines.append(line)
+        if len(lines) == 120:  # well after the workers took over
+            os.killpg(run.pid, signal.SIGINT)
+            break
+    rest, err = run.communicate(timeout=60)
+    assert run.returncode == 130, err
+    assert err.strip() == "cnn-run: interrupted"  # click starts a new line first
+    assert len(lines) + len(rest.splitlines()) < len(scenes) * 30 - 1  # it stopped early
+    for line in lines + rest.splitlines():
+        json.loads(line)  # every line whole
+    copies = list(out.iterdir())
+    assert copies and not [p.name for p in copies if p.name.startswith(".")]  # no temporary file left
+    for copy in copies:
+        assert cv2.imread(str(copy)) is not None, copy.name
+
+
+def test_progress_shows_on_a_terminal_and_stays_out_of_the_output(folder):
+    """stderr on a terminal, stdout in a pipe: a bar on stderr; the JSON lines and the error lines untouched."""
+    primary, secondary = pty.openpty()
+    screen: list[bytes] = []
+    reader = threading.Thread(target=read_terminal, args=(primary, screen))
+    reader.start()
+    run = subprocess.Popen([sys.executable, "-c", RUN_CNN, str(folder), "--json", "--workers", "2"],
+                           stdout=subprocess.PIPE, stderr=secondary, text=True)
+    os.close(secondary)
+    out, _ = run.communicate(timeout=120)
+    reader.join(timeout=30)
+    os.close(primary)
+    seen = b"".join(screen).decode(errors="replace")
+    files = len(list(folder.iterdir()))
+    assert run.returncode == 1
+    assert f"{files}/{files}" in seen  # the bar, finished
+    assert seen.count("\x1b[2Kcnn-run: error: ") == 3  # each error line clears the bar and takes a line of its own
+    assert [json.loads(line)["source"] for line in out.splitlines()]  # the output is JSON lines alone
+
+
+def read_terminal(fd: int, into: list[bytes]) -> None:
+    """What is written to a terminal, until its other end is closed (Linux then says EIO)."""
+    while True:
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except OSError:
+            return
+        if not chunk:
+            return
+        into.append(chunk)
