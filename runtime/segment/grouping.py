@@ -2,11 +2,13 @@
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from statistics import median
 
 import cv2
 import numpy as np
 
 from digit_cnn_edge.runtime.segment.params import Blob, Box, Judge, Params
+
 
 def _gap(a: Box, b: Box) -> tuple[int, int]:
     """Horizontal and vertical gaps between two boxes (negative: they overlap by that much)."""
@@ -59,7 +61,7 @@ def candidates(boxes: list[Box], p: Params) -> tuple[list[Candidate], float]:
         if near:
             found[f] = Candidate(f, min(near, key=lambda j: max(_gap(boxes[f], boxes[j]))), half=False)
     digits = [i for i in range(n) if i not in fragments and boxes[i][3] >= p.min_height]
-    typical = float(np.median([boxes[i][3] for i in digits])) if digits else 0.0
+    typical = float(median(boxes[i][3] for i in digits)) if digits else 0.0
     if digits:
         hosting = {c.host for c in found.values()}
         for i in digits:
@@ -140,7 +142,7 @@ def split_touching(
     """
     if len(blobs) < 3:
         return blobs
-    typical = float(np.median([b.box[3] for b in blobs]))
+    typical = float(median(b.box[3] for b in blobs))
     proposals: list[tuple[int, list[int], list[int]]] = []
     for k, blob in enumerate(blobs):
         x, y, w, h = blob.box

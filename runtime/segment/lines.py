@@ -1,12 +1,12 @@
 """Step 6 of the segmenter: digits into lines, and lines into reading order."""
 
-import numpy as np
+from statistics import median
 
 from digit_cnn_edge.runtime.segment.params import Box
 
 LINE_OVERLAP = 0.3
-
 """Share of the smaller height two neighbours must overlap to be on one line; lines of a block are 0.35+ heights apart."""
+
 
 def reading_lines(boxes: list[Box]) -> list[list[int]]:
     """Indices of boxes grouped into lines, lines top to bottom, each left to right.
@@ -29,7 +29,8 @@ def reading_lines(boxes: list[Box]) -> list[list[int]]:
             lines.append([i])
         else:
             best.append(i)
-    return sorted(lines, key=lambda line: float(np.median([boxes[k][1] + boxes[k][3] / 2 for k in line])))
+    return sorted(lines, key=lambda line: median(boxes[k][1] + boxes[k][3] / 2 for k in line))
+
 
 def reading_order(boxes: list[Box]) -> list[int]:
     """Indices of boxes in reading order: line by line, each left to right."""

@@ -27,7 +27,7 @@ def thin_runs(mask: np.ndarray, length: int, thickness: int, horizontal: bool) -
     runs = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, along))
     if not runs.any():
         return runs
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
     extent = stats[:, cv2.CC_STAT_WIDTH if horizontal else cv2.CC_STAT_HEIGHT]
     thin = stats[:, cv2.CC_STAT_AREA] <= thickness * np.maximum(extent, 1)
     thin[0] = False  # the background
@@ -77,6 +77,18 @@ def frame_sides(mask: np.ndarray, p: Params) -> tuple[int, int, int, int]:
     return top, bottom, left, right
 
 
+def boxy(contour: np.ndarray, box: Box, p: Params) -> bool:
+    """A cheap first look: big enough for a printed box, and its convex hull fills its bounding box as a box's does.
+
+    A rectangle's hull is its box, three sides of one too; a digit's hull is at
+    most an ellipse's share of its box, about 0.8.
+    """
+    _, _, w, h = box
+    if min(w, h) < max(p.min_height, 4 * p.rule_thickness):
+        return False
+    return cv2.contourArea(cv2.convexHull(contour)) >= 0.85 * w * h
+
+
 def clear_structure(ink: np.ndarray, binary: np.ndarray, contours: list[np.ndarray], boxes: list[Box], p: Params) -> bool:
     """Clear the rules and box outlines of the pieces that carry them from `ink` and `binary`, in place.
 
@@ -84,11 +96,11 @@ def clear_structure(ink: np.ndarray, binary: np.ndarray, contours: list[np.ndarr
     once more, since a box on a rule is a piece of its own only once the rule is gone).
     """
     frame_h, frame_w = binary.shape
-    long = max(p.min_height, round(p.rule_length * max(frame_h, frame_w)))
+    long = max(p.rule_min, round(p.rule_length * max(frame_h, frame_w)))
     cleared_any = False
     for c, (x, y, w, h) in zip(contours, boxes):
         ruled = w >= long or h >= long
-        if not (ruled or any(frame_sides(binary[y : y + h, x : x + w], p))):
+        if not (ruled or (boxy(c, (x, y, w, h), p) and any(frame_sides(binary[y : y + h, x : x + w], p)))):
             continue
         mask = np.zeros((h, w), np.uint8)
         cv2.drawContours(mask, [c], -1, 1, cv2.FILLED, offset=(-x, -y))
