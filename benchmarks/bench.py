@@ -68,7 +68,7 @@ def measure_formats(ckpt_path: Path, probes: parity.Probes, tmp: Path) -> list[d
     ckpt = checkpoint.load(ckpt_path)
     model = checkpoint.rebuild(ckpt)
     deployable = formats.fold_batchnorm(model)
-    meta = formats.onnx_metadata(ckpt["arch"], checkpoint.sha256(ckpt_path))
+    meta = formats.onnx_metadata(ckpt, checkpoint.sha256(ckpt_path))
     files = {
         "TorchScript": formats.to_torchscript(deployable, tmp / "model.ts"),
         "ONNX FP32": formats.to_onnx(deployable, tmp / "model.onnx", meta),
@@ -196,10 +196,12 @@ def main() -> None:
             fmt_rows += measure_formats(path, probes, Path(tmp) / arch)
             ck = checkpoint.load(path)
             m = ck["metrics"]
-            trainings[arch] = {"macs": models.multiply_adds(checkpoint.rebuild(ck)), "seconds": m.get("train_seconds", float("nan")) + m.get("photo_seconds", 0.0),
+            seconds = m.get("train_seconds", float("nan")) + m.get("photo_seconds", 0.0) + m.get("negative_seconds", 0.0)
+            trainings[arch] = {"macs": models.multiply_adds(checkpoint.rebuild(ck)), "seconds": seconds,
                                "epochs": m.get("epochs_run", "?"), "val_acc": m["val_acc"]}
-        edge_onnx = formats.to_onnx(formats.fold_batchnorm(checkpoint.rebuild(checkpoint.load(ckpts["edge"]))), Path(tmp) / "edge.onnx",
-                                    formats.onnx_metadata("edge", checkpoint.sha256(ckpts["edge"])))
+        edge = checkpoint.load(ckpts["edge"])
+        edge_onnx = formats.to_onnx(formats.fold_batchnorm(checkpoint.rebuild(edge)), Path(tmp) / "edge.onnx",
+                                    formats.onnx_metadata(edge, checkpoint.sha256(ckpts["edge"])))
         seg_rows, score = measure_segmentation(edge_onnx, val)
     ghz = cpu_ghz()
     onnx_us = next(r["latency_us"] for r in fmt_rows if r["arch"] == "edge" and r["format"] == "ONNX FP32")

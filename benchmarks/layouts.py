@@ -300,10 +300,13 @@ def main() -> None:
     ap.add_argument("--digits", choices=DIGIT_SETS, default="test",
                     help="test: MNIST's test digits in --data-dir; validation: the default split's validation digits")
     ap.add_argument("--data-dir", type=Path, default=Path("data"), help="an MNIST folder, as cnn-train --data mnist reads it")
+    ap.add_argument("--min-confidence", type=float, default=None, help="the reader's threshold (default: cnn-run's)")
     ap.add_argument("--write", action="store_true", help="append the table to benchmarks/RESULTS-layouts.md")
     args = ap.parse_args()
     cv2.setNumThreads(1)
     reader = DigitReader(DigitClassifier(args.model, threads=1))
+    if args.min_confidence is not None:
+        reader.min_confidence = args.min_confidence
     pool = digit_set(args.digits, args.data_dir)
     families = dict(FAMILIES, pages=pages_family(args.part))
     lines = ["| family | box recall | precision | labels | frames read exactly | frames/s |", "|---|---:|---:|---:|---:|---:|"]
@@ -319,7 +322,8 @@ def main() -> None:
     if args.write:
         header = (f"\n## {args.part} frames, {args.frames} per family, {datetime.date.today()}\n\n"
                   f"`python benchmarks/layouts.py --model {args.model or '(shipped)'} --frames {args.frames} --part {args.part} "
-                  f"--digits {args.digits}` ({len(pool[1]):,} digits) "
+                  f"--digits {args.digits}" + (f" --min-confidence {args.min_confidence}" if args.min_confidence is not None
+                                                else "") + f"` ({len(pool[1]):,} digits) "
                   f"on {platform.processor() or platform.machine()}, one core\n\n")
         with open(HERE / "RESULTS-layouts.md", "a") as f:
             f.write(header + "\n".join(lines) + "\n")

@@ -43,18 +43,27 @@ def batch_dim(max_batch: int = 65536) -> tuple[dict[int, object]]:
     return ({0: torch.export.Dim("batch", min=1, max=max_batch)},)
 
 
-def onnx_metadata(arch: str, checkpoint_sha256: str, quantization: str = "none") -> dict[str, str]:
-    """The metadata_props of the README's Contracts: what the runtime reads, and where the file came from."""
+def onnx_metadata(ckpt: dict, checkpoint_sha256: str, quantization: str = "none") -> dict[str, str]:
+    """The metadata_props of the contract (docs/contracts.md): what the runtime reads, and where the file came from."""
     return {
         cv.META_LABELS: json.dumps(list(cv.LABELS)),
         cv.META_INPUT_SIZE: str(cv.INPUT_SIZE),
         cv.META_BOX_SIZE: str(cv.BOX_SIZE),
         cv.META_CONVENTION: cv.CONVENTION,
-        cv.META_ARCH: arch,
+        cv.META_ARCH: ckpt["arch"],
         cv.META_CHECKPOINT_SHA256: checkpoint_sha256,
         cv.META_QUANTIZATION: quantization,
         cv.META_VERSION: __version__,
+        cv.META_TRAINED_ON: trained_on(ckpt.get("data", {})),
+        cv.META_NON_DIGITS: "outlier exposure" if ckpt.get("train_config", {}).get("negatives", 0) > 0 else "none",
     }
+
+
+def trained_on(data: dict) -> str:
+    """What a checkpoint learned from, in words and counts: "mnist: 54,999 training digits (5,001 held out for validation)"."""
+    sizes = data.get("sizes", {})
+    return (f"{data.get('source', 'unknown')}: {sizes.get('train', 0):,} training digits "
+            f"({sizes.get('val', 0):,} held out for validation, split seed {data.get('split_seed', 0)})")
 
 
 def set_metadata(proto: onnx.ModelProto, metadata: dict[str, str]) -> onnx.ModelProto:

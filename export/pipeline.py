@@ -193,7 +193,7 @@ def export(
     out = writable_dir(Path(options.out) if options.out else checkpoint_path.parent)
 
     digest = checkpoint.sha256(checkpoint_path)
-    meta = formats.onnx_metadata(ckpt["arch"], digest)
+    meta = formats.onnx_metadata(ckpt, digest)
     digits, labels, check_digits = held_out_digits(ckpt, options.calibration_size, options.data_dir)
     warnings = [] if check_digits.own else [f"checking on {check_digits.note}"]
     for warning in warnings:

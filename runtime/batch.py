@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import cv2
-import numpy as np
 
 from digit_cnn_edge.common.errors import BadInput
 from digit_cnn_edge.runtime.classifier import DigitClassifier
-from digit_cnn_edge.runtime.decode import MAX_PIXELS, Refused, decode, read_image
+from digit_cnn_edge.runtime.decode import MAX_PIXELS, decode_file, read_bytes
 from digit_cnn_edge.runtime.reader import MIN_CONFIDENCE, DigitReader
 from digit_cnn_edge.runtime.records import record
 
@@ -65,15 +64,8 @@ class ReadDigits:
     def row(self, source: str, data: bytes | None = None) -> dict:
         """One image's row: its digits, or the one-line reason it could not be read."""
         try:
-            image = read_image(source, self.max_pixels, gray=True) if data is None else self._decode(source, data)
+            data = read_bytes(source, self.max_pixels) if data is None else bytes(data)
+            image, scale = decode_file(source, data, self.max_pixels, gray=True, short_side=self.reader.params.work_side)
         except BadInput as e:
             return {"source": source, "frame": None, "digits": None, "text": None, "error": str(e)}
-        return {**record(source, None, self.reader.read(image, self.mode)), "error": None}
-
-    def _decode(self, source: str, data: bytes) -> np.ndarray:
-        if not data:
-            raise BadInput(f"{source}: empty file")  # as read_image says it
-        try:
-            return decode(bytes(data), self.max_pixels, gray=True)
-        except Refused as e:
-            raise BadInput(f"{source}: {e}") from None
+        return {**record(source, None, self.reader.read(image, self.mode, scale)), "error": None}

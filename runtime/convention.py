@@ -29,3 +29,5 @@ META_ARCH = "architecture"
 META_CHECKPOINT_SHA256 = "checkpoint_sha256"
 META_QUANTIZATION = "quantization"
 META_VERSION = "toolkit_version"
+META_TRAINED_ON = "trained_on"  # which digits the model learned from: source and counts, never a path
+META_NON_DIGITS = "non_digits"  # how it learned to reject non-digits: "outlier exposure", or "none"

@@ -126,6 +126,14 @@ def decode(data: bytes, max_pixels: int = MAX_PIXELS, gray: bool = False) -> np.
     decodes about 3x faster than colour; other formats are read as they are, so
     16-bit and alpha images keep what `to_gray` needs.
     """
+    return decode_smaller(data, max_pixels, gray)[0]
+
+
+def decode_smaller(data: bytes, max_pixels: int = MAX_PIXELS, gray: bool = False, short_side: int = 0) -> tuple[np.ndarray, int]:
+    """`decode`, and with `gray` a JPEG whose short side is at least 2, 4 or 8 times `short_side` decoded that many
+    times smaller by libjpeg itself (its DCT scaling: far cheaper than a full decode and a resize); the image and
+    how many of the file's pixels one of its pixels stands for, across.
+    """
     try:
         sizes, needed = declared_sizes(data)
         for width, height in sizes:
@@ -135,28 +143,43 @@ def decode(data: bytes, max_pixels: int = MAX_PIXELS, gray: bool = False) -> np.
                           f"this one has {len(data):,}")
     except Corrupt as e:
         raise Refused(f"not a readable image ({e})") from None
-    flags = cv2.IMREAD_GRAYSCALE if gray and data[:2] == b"\xff\xd8" else cv2.IMREAD_UNCHANGED
+    jpeg = data[:2] == b"\xff\xd8"
+    factor = max((f for f in _REDUCED if short_side and min(sizes[0]) >= f * short_side), default=1) if gray and jpeg else 1
+    flags = _REDUCED[factor] if factor > 1 else cv2.IMREAD_GRAYSCALE if gray and jpeg else cv2.IMREAD_UNCHANGED
     image, reason = quietly(lambda: cv2.imdecode(np.frombuffer(data, np.uint8), flags))
     if image is None or image.size == 0:
         raise Refused("not a readable image" + (f" ({reason[:160]})" if reason else ""))
-    return image
+    return image, factor
 
 
-def read_image(path: str | Path, max_pixels: int = MAX_PIXELS, gray: bool = False) -> np.ndarray:
-    """Decode an image file within `max_pixels`; BadInput naming the file and the problem otherwise."""
+_REDUCED = {2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4, 8: cv2.IMREAD_REDUCED_GRAYSCALE_8}
+
+
+def read_bytes(path: str | Path, max_pixels: int = MAX_PIXELS) -> bytes:
+    """An image file's bytes, refused if no image within `max_pixels` could be that long; BadInput naming the file."""
     try:
         size = os.stat(path).st_size
         if size > MAX_BYTES_PER_PIXEL * max_pixels + METADATA_BYTES:
             raise BadInput(f"{path}: {size:,} bytes, more than any image within the limit of {max_pixels:,} pixels")
-        data = Path(path).read_bytes()
+        return Path(path).read_bytes()
     except OSError as e:
         raise BadInput(f"{path}: cannot read ({e.strerror or e})") from None
+
+
+def decode_file(name: str | Path, data: bytes, max_pixels: int = MAX_PIXELS, gray: bool = False,
+                short_side: int = 0) -> tuple[np.ndarray, int]:
+    """`decode_smaller` of a file's bytes, its problems as BadInput naming the file."""
     if not data:
-        raise BadInput(f"{path}: empty file")
+        raise BadInput(f"{name}: empty file")
     try:
-        return decode(data, max_pixels, gray)
+        return decode_smaller(data, max_pixels, gray, short_side)
     except Refused as e:
-        raise BadInput(f"{path}: {e}") from None
+        raise BadInput(f"{name}: {e}") from None
+
+
+def read_image(path: str | Path, max_pixels: int = MAX_PIXELS, gray: bool = False) -> np.ndarray:
+    """Decode an image file within `max_pixels`; BadInput naming the file and the problem otherwise."""
+    return decode_file(path, read_bytes(path, max_pixels), max_pixels, gray)[0]
 
 
 def _fits(data: bytes, start: int, length: int, what: str) -> None:

@@ -67,16 +67,20 @@ class DigitReader:
     def _confidence(self, crops: np.ndarray) -> np.ndarray:
         return self.classifier.predict(crops)[1].max(axis=1)
 
-    def read(self, image: np.ndarray, mode: str = "auto") -> Reading:
+    def read(self, image: np.ndarray, mode: str = "auto", scale: int = 1) -> Reading:
+        """The digits of one image or frame. `scale`: how many of the source's pixels one of the image's stands
+        for, across (a JPEG decoded smaller, `decode.decode_smaller`), so the boxes are in the source's pixels."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r} (known: {', '.join(MODES)})")
         h, w = image.shape[:2]
         if mode == "auto":
-            mode = "single" if max(h, w) <= SINGLE_MAX_SIDE else "segment"
+            mode = "single" if max(h, w) * scale <= SINGLE_MAX_SIDE else "segment"
         if mode == "single":
             if not has_ink(to_gray(image)):
                 return Reading([], mode)
-            return Reading(self._digits([(0, 0, w, h)], *self.classifier.classify_images([image])), mode)
+            return Reading(self._digits([(0, 0, w * scale, h * scale)], *self.classifier.classify_images([image])), mode)
         info = self.classifier.info
         boxes, crops = find_digits(image, self.params, info.box_size, info.input_size, self._confidence)
+        if scale != 1:
+            boxes = [(x * scale, y * scale, bw * scale, bh * scale) for x, y, bw, bh in boxes]
         return Reading(self._digits(boxes, *self.classifier.predict(crops)), mode)

@@ -3,10 +3,12 @@
 Some printed letters are digit shapes (the o and the B of "Box" read as 0 and
 8), and alone no classifier can tell them from the digit they imitate. In a
 word they are never alone: their neighbours on the line, as tall as they are
-and closer than any two handwritten digits, are letters the classifier does
-reject. So a piece chained to a rejected piece by such gaps, directly or
-through other pieces of the word, goes with it. Digits written after a word
-stand a word space away from it, which is wider than the gap within a word.
+and about as close, are letters the classifier does reject. So pieces are
+chained into words by such gaps, and a word with two rejected pieces or more,
+at least 40% of it, goes whole: "Floor" has its F and its r rejected, so its
+l and o's go with them. A number with one doubtful digit keeps its other
+digits; digits written after a word stand a word space away from it, so they
+are a word of their own.
 """
 
 from digit_cnn_edge.runtime.segment import Box
@@ -17,6 +19,8 @@ LINE_OVERLAP = 0.5
 """... they overlap vertically by at least this share of the shorter one's height ..."""
 HEIGHT_RATIO = 2.2
 """... and neither is more than this many times as tall as the other (a capital beside a small letter is 1.5x)."""
+WORD_REJECTED = (2, 0.4)
+"""A word goes whole when at least this many of its pieces, and this share of them, are rejected."""
 
 
 def in_one_word(a: Box, b: Box) -> bool:
@@ -29,14 +33,27 @@ def in_one_word(a: Box, b: Box) -> bool:
     return overlap >= LINE_OVERLAP * shorter and gap < WORD_GAP * taller
 
 
+def words(boxes: list[Box]) -> list[list[int]]:
+    """Indices of the pieces chained into words by `in_one_word`; a piece alone is a word of one."""
+    unseen, out = set(range(len(boxes))), []
+    while unseen:
+        word, todo = [], [unseen.pop()]
+        while todo:
+            i = todo.pop()
+            word.append(i)
+            near = [j for j in unseen if in_one_word(boxes[i], boxes[j])]
+            unseen.difference_update(near)
+            todo.extend(near)
+        out.append(sorted(word))
+    return out
+
+
 def words_of(boxes: list[Box], rejected: set[int]) -> set[int]:
-    """Indices of the pieces that are rejected or in a word with a rejected piece."""
+    """Indices of the pieces that are rejected or in a word enough of whose pieces are (`WORD_REJECTED`)."""
+    count, share = WORD_REJECTED
     out = set(rejected)
-    todo = list(rejected)
-    while todo:
-        i = todo.pop()
-        for j, box in enumerate(boxes):
-            if j not in out and in_one_word(boxes[i], box):
-                out.add(j)
-                todo.append(j)
+    for word in words(boxes):
+        bad = sum(i in rejected for i in word)
+        if bad >= count and bad >= share * len(word):
+            out.update(word)
     return out

@@ -35,7 +35,7 @@ import numpy as np
 from digit_cnn_edge.common.errors import BadInput
 from digit_cnn_edge.runtime.classifier import DigitClassifier
 from digit_cnn_edge.runtime.copies import EncodedImage, encode_image, image_name
-from digit_cnn_edge.runtime.decode import read_image
+from digit_cnn_edge.runtime.decode import decode_file, read_bytes, read_image
 from digit_cnn_edge.runtime.draw import annotate
 from digit_cnn_edge.runtime.reader import DigitReader, Reading
 from digit_cnn_edge.runtime.segment import Params
@@ -95,10 +95,12 @@ class ReadStill:
     copy_suffix: str | None = None  # --save: the copy's format; None: nothing to draw, so JPEGs decode to grey
 
     def run(self, reader: DigitReader) -> Read:
-        image = read_image(self.path, self.max_pixels, gray=self.copy_suffix is None)
+        if self.copy_suffix is None:  # nothing to draw: grey, and a large JPEG decoded straight to the working size
+            data = read_bytes(self.path, self.max_pixels)
+            image, scale = decode_file(self.path, data, self.max_pixels, gray=True, short_side=reader.params.work_side)
+            return Read(reader.read(image, self.mode, scale))
+        image = read_image(self.path, self.max_pixels)
         reading = reader.read(image, self.mode)
-        if self.copy_suffix is None:
-            return Read(reading)
         return Read(reading, encode_image(annotate(image, reading), self.copy_suffix))
 
 

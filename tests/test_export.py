@@ -29,6 +29,8 @@ def test_onnx_is_one_valid_file_with_the_contract(exported):
     assert json.loads(meta[cv.META_LABELS]) == list(cv.LABELS)
     assert meta[cv.META_ARCH] == models.DEFAULT_ARCH and meta[cv.META_QUANTIZATION] == "none"
     assert len(meta[cv.META_CHECKPOINT_SHA256]) == 64 and meta[cv.META_VERSION]
+    assert meta[cv.META_TRAINED_ON].startswith("sample: 4,500 training digits (500 held out")
+    assert meta[cv.META_NON_DIGITS] == "none"  # the fixture trains with --negatives 0
 
 
 def test_onnx_batch_is_dynamic_and_matches_pytorch(exported, trained, sample):
@@ -76,7 +78,7 @@ def test_gate_fails_a_broken_export(exported, trained, sample, tmp_path):
     broken = formats.fold_batchnorm(model)
     with torch.no_grad():
         broken[-1].bias += 0.5
-    path = formats.to_onnx(broken, tmp_path / "broken.onnx", formats.onnx_metadata("edge", "0" * 64))
+    path = formats.to_onnx(broken, tmp_path / "broken.onnx", formats.onnx_metadata(checkpoint.load(trained), "0" * 64))
     probes = parity.Probes.make(sample.val.images[:100], sample.val.labels[:100])
     ref_result, ref = parity.reference_result(model, probes)
     result = parity.check_file("onnx", path, probes, ref, ref_result.accuracy, atol=1e-4)
@@ -190,7 +192,7 @@ def test_weight_only_int8_is_small_and_folds_back_to_the_fp32_graph(trained, tmp
 def test_tutorial_models_train_export_and_pass_the_gate(arch, tmp_path, capsys):
     from digit_cnn_edge.train.cli import train_command
 
-    code, _, err = invoke(train_command, "cnn-train", ["--arch", arch, "--epochs", "1", "--photo-share", "0", "--out", tmp_path], capsys)
+    code, _, err = invoke(train_command, "cnn-train", ["--arch", arch, "--epochs", "1", "--photo-share", "0", "--negatives", "0", "--out", tmp_path], capsys)
     assert code == 0, err
     code, _, err = invoke(export_command, "cnn-export", [tmp_path / "model.pt", "--onnx", "--out", tmp_path], capsys)
     assert code == 0, err

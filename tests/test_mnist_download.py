@@ -22,7 +22,7 @@ from digit_cnn_edge.train import checkpoint, data
 from digit_cnn_edge.train.cli import train_command
 from tests.conftest import invoke
 
-TRAIN = ["--epochs", "1", "--photo-share", "0", "--arch", "tiny", "--no-augment"]  # what is tested is the data path
+TRAIN = ["--epochs", "1", "--photo-share", "0", "--negatives", "0", "--arch", "tiny", "--no-augment"]  # what is tested is the data path
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from digit_cnn_edge.runtime.words import words_of
+from digit_cnn_edge.runtime.words import words, words_of
 from digit_cnn_edge.train.synth import iou, photograph
 from tests.drawing import ink_tile, matched
 
@@ -89,8 +89,11 @@ def test_a_printed_word_beside_a_number_adds_no_digit(reader, digits, word):
     assert len(found) == 3 and matched([d.box for d in found], truth) == 3
 
 
-def test_a_piece_in_a_word_with_a_rejected_letter_goes_with_it():
-    letters = [(100, 100, 20, 30), (123, 108, 18, 22), (144, 108, 18, 22)]  # "Box": the x is rejected
-    number = [(230, 90, 30, 45), (268, 92, 30, 44)]  # a word space (the x's height and more) to the right
-    assert words_of(letters + number, {2}) == {0, 1, 2}
-    assert words_of(letters + number, set()) == set()
+def test_a_word_goes_whole_with_two_rejected_letters_and_a_number_keeps_its_other_digits():
+    room = [(100, 100, 20, 30), (123, 108, 18, 22), (144, 108, 18, 22), (165, 108, 26, 22)]  # R, o, o, m
+    number = [(240, 90, 30, 45), (274, 92, 30, 44), (308, 91, 30, 45)]  # a word space to the right
+    assert words(room + number) == [[0, 1, 2, 3], [4, 5, 6]]
+    assert words_of(room + number, {0, 3}) == {0, 1, 2, 3}  # R and m rejected: the o's go with them
+    assert words_of(room + number, {0, 3, 5}) == {0, 1, 2, 3, 5}  # one doubtful digit of three takes no other
+    assert words_of(room + number, {3}) == {3}  # one rejected letter is not evidence enough
+    assert words_of(room + number, set()) == set()

@@ -186,3 +186,19 @@ def test_default_recipe_reads_photographed_scenes(tmp_path, sample, capsys):
     assert score.label_accuracy >= 0.975 and score.exact_frames >= 0.9
 
 
+
+
+def test_a_large_jpeg_is_decoded_straight_to_the_working_size_and_read_as_the_full_one(reader, sample):
+    from digit_cnn_edge.runtime.decode import decode_file
+    from tests.drawing import compose, in_a_row
+
+    digits = sample.val.images[:5]
+    image, truth = compose(digits, in_a_row(digits, 200, 300, [240, 260, 250, 230, 250], 60), size=(1920, 1080))
+    data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
+    small, scale = decode_file("frame.jpg", data, gray=True, short_side=reader.params.work_side)
+    assert scale == 2 and small.shape == (540, 960)
+    full = reader.read(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE), "segment")
+    fast = reader.read(small, "segment", scale)
+    assert [d.label for d in fast.digits] == [d.label for d in full.digits] and len(fast.digits) == 5
+    assert all(max(abs(a - b) for a, b in zip(f.box, s.box)) <= 4 for f, s in zip(full.digits, fast.digits))
+    assert decode_file("frame.jpg", data, gray=True, short_side=600)[1] == 1  # 1080 is under twice 600: full size

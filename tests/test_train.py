@@ -52,7 +52,7 @@ def test_tutorial_models_have_the_tutorials_layer_shapes():
 def test_architecture_arguments_are_checked_and_recorded(tmp_path, capsys):
     code, _, err = invoke(train_command, "cnn-train", ["--arch", "simple", "--width", "8", "--out", tmp_path], capsys)
     assert code == 2 and "takes no width" in err and len(err.strip().splitlines()) == 1
-    code, _, err = invoke(train_command, "cnn-train", ["--width", "8", "--hidden", "32", "--epochs", "1", "--photo-share", "0",
+    code, _, err = invoke(train_command, "cnn-train", ["--width", "8", "--hidden", "32", "--epochs", "1", "--photo-share", "0", "--negatives", "0",
                                                       "--out", tmp_path], capsys)
     assert code == 0, err
     ckpt = checkpoint.load(tmp_path / "model.pt")
@@ -117,7 +117,7 @@ def test_the_final_epoch_is_kept_by_default_and_the_best_on_request(trained, tmp
     assert checkpoint.load(trained)["metrics"]["kept"] == "final"
     kept_is(trained, final)
     code, out, err = invoke(train_command, "cnn-train", ["--data", "sample", "--arch", "tiny", "--epochs", "4", "--lr", "0.05",
-                                                         "--photo-share", "0", "--keep", "best", "--out", tmp_path], capsys)
+                                                         "--photo-share", "0", "--negatives", "0", "--keep", "best", "--out", tmp_path], capsys)
     assert code == 0, err
     history = json.loads((tmp_path / "history.json").read_text())
     best = max(history, key=lambda h: (h["val_acc"], -h["val_loss"]))
@@ -178,7 +178,7 @@ def test_eval_rejects_a_foreign_checkpoint(tmp_path, capsys):
 def test_ctrl_c_keeps_the_last_finished_epoch(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-c", "from digit_cnn_edge.train.cli import train_main; train_main()",
-           "--data", "sample", "--epochs", "50", "--photo-share", "0", "--out", str(out)]
+           "--data", "sample", "--epochs", "50", "--photo-share", "0", "--negatives", "0", "--out", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=os.getcwd(), env=dict(os.environ, PYTHONPATH=os.getcwd()))
     deadline = time.time() + 120

@@ -13,7 +13,7 @@ from digit_cnn_edge.common.errors import UserError
 from digit_cnn_edge.common.files import writable_dir
 from digit_cnn_edge.runtime.convention import LABELS
 from digit_cnn_edge.train import checkpoint, data, loop, models, plots
-from digit_cnn_edge.train.recipe import TrainOptions, train
+from digit_cnn_edge.train.recipe import BATCH_SIZE, EPOCHS, LARGE, TrainOptions, train
 
 
 def tqdm_progress(items: Iterable, total: int, desc: str) -> Iterable:
@@ -37,8 +37,11 @@ positive = click.IntRange(min=1)
 @click.option("--hidden", type=positive, default=None,
               help=f"edge: units of the hidden layer. Default: {models.default_argument('edge', 'hidden')}.")
 @click.option("--epochs", type=positive, default=None,
-              help=f"Passes over the training data. Default: {loop.Config.epochs}.")
-@click.option("--batch-size", type=positive, default=TrainOptions.batch_size)
+              help=f"Passes over the training data. Default: {EPOCHS['small']} for fewer than {LARGE:,} training digits "
+                   f"(the offline sample), {EPOCHS['large']} for more (full MNIST); the value used is in the checkpoint.")
+@click.option("--batch-size", type=positive, default=None,
+              help=f"Digits per step. Default: {BATCH_SIZE['small']} for fewer than {LARGE:,} training digits, "
+                   f"{BATCH_SIZE['large']} for more.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=TrainOptions.lr,
               help="Peak learning rate of the one-cycle schedule (AdamW).")
 @click.option("--seed", type=int, default=TrainOptions.seed, help="Seeds the split, the initial weights, shuffling and augmentation.")

@@ -22,18 +22,14 @@ from digit_cnn_edge.train.data import Split
 class Augment:
     """Ranges of the random distortions (degrees, fractions of size, pixels, share of digits).
 
-    Mild on purpose: the default model has 25k parameters and fits augmented
-    digits no better than it fits held-out ones. On the same 4 cross-validation
-    folds (final epoch, 2,000 held-out digits, patience 50) these ranges scored
-    99.05%, against 98.65% for rotate 12, scale 0.12, shear 10, shift 2.5,
-    elastic 1.5; stronger ones scored 97.8% (2 folds, 200 epochs).
+    Mild on purpose: on cross-validation folds of the offline sample, these
+    ranges read held-out digits better than stronger ones
+    (benchmarks/RESULTS-crossval.md).
 
     `stroke`: the share of digits redrawn with another pen, half thicker and
-    half thinner (`Config.warp`, or levers.py's `pen`). Off by default: it read
-    single digits from outside the sample slightly better (three seeds, 23, 28
-    and 21 errors in 2,502 against 29, 28 and 32; cross-validation 99.44%
-    against 99.36%) but photographed frames no better, where seed to seed
-    differences were larger than its effect (benchmarks/RESULTS-levers.md).
+    half thinner (`Config.warp`, or levers.py's `pen`). Off by default: what it
+    gained on single digits was within the spread between seeds on photographed
+    frames, what `cnn-run` reads (benchmarks/RESULTS-levers.md).
     """
 
     rotate: float = 8.0

@@ -77,14 +77,13 @@ def edge(width: int = 16, hidden: int = 128, dropout: float = 0.3) -> nn.Sequent
     """The project's default: three conv-BN-ReLU-pool stages (w, 2w, 4w channels), then a small MLP head.
 
     Pooling after every conv keeps the 3x3 convs at 28, 14 and 7 pixels: 1.99M
-    multiply-adds at the default width 16 (the tutorial's `simple` is 4.2M), about
-    0.45x `simple`'s ONNX Runtime latency. Width is what carried over to digits
-    from other writers (98.48% at width 8 / hidden 64, 98.98% at 16 / 128, on
-    5,000 independent MNIST digits); `--width 8 --hidden 64` is the 4x cheaper
-    model, half the latency. Channel counts are multiples of 8, the block size of
-    ONNX Runtime's AVX2 NCHWc convs. The first batch norm does
-    the input normalization's job, and export folds every batch norm into its
-    conv, so at inference it is 3 convs, 3 pools and 2 small matmuls.
+    multiply-adds at the default width 16 (the tutorial's `simple` is 4.2M), well
+    under half of `simple`'s ONNX Runtime latency (benchmarks/RESULTS.md).
+    `--width 8 --hidden 64` is the 4x cheaper model. Channel counts are
+    multiples of 8, the block size of ONNX Runtime's AVX2 NCHWc convs: width 20
+    measured slower than width 24. The first batch norm does the input
+    normalization's job, and export folds every batch norm into its conv, so at
+    inference it is 3 convs, 3 pools and 2 small matmuls.
     """
     w = width
     return nn.Sequential(

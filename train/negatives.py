@@ -12,7 +12,7 @@ The pieces are drawn from parts that ship with the training extra, so a
 rerun makes the same kinds everywhere: letters and symbols in matplotlib's
 fonts (DejaVu, STIX, Computer Modern) and OpenCV's Hershey fonts (script ones
 included, for handwriting); check marks, crosses, scribbles, straight strokes
-within 40 degrees of the horizontal (a steep stroke is a 1), corners and
+20-40 degrees off the horizontal (a steep stroke is a 1), corners and
 pieces of boxes, and two real digits fused side by side. Fragments of real
 digits are left to the segmenter's grouping (`runtime.segment.grouping`):
 cut from a digit, a piece is often a digit shape itself (a 9's loop is a 0,
@@ -129,8 +129,8 @@ def scribble(rng: np.random.Generator, digits: np.ndarray) -> np.ndarray:
 
 
 def stroke(rng: np.random.Generator, digits: np.ndarray) -> np.ndarray:
-    """A straight or gently bent stroke within 40 degrees of the horizontal (steeper ones are 1s)."""
-    angle = math.radians(rng.uniform(-40, 40))
+    """A straight or gently bent stroke 20-40 degrees off the horizontal: flatter ones are dropped as lines, steeper are 1s."""
+    angle = math.radians(rng.uniform(20, 40) * rng.choice([-1, 1]))
     half = rng.uniform(25, 60) * np.array([math.cos(angle), math.sin(angle)])
     bend = rng.normal(0, 6) * np.array([-math.sin(angle), math.cos(angle)])
     return _polyline(np.stack([70 - half, 70 + bend, 70 + half]), _pen(rng))
@@ -194,8 +194,12 @@ def _negatives_chunk(task: tuple[int, int, np.ndarray], seed: np.random.SeedSequ
 
 
 def default_count(n_digits: int) -> int:
-    """Non-digits to make for a training set: half as many as digits, at least 8,000 and at most 30,000."""
-    return min(30_000, max(8_000, n_digits // 2))
+    """Non-digits to make for a training set: half as many as digits, at least 1,000 and at most 30,000.
+
+    Each batch adds a quarter of its size in non-digits drawn from these, warped
+    like the digits, so they are seen several times each, in other shapes.
+    """
+    return min(30_000, max(1_000, n_digits // 2))
 
 
 def negative_crops(n: int, digits: np.ndarray, seed: int, workers: int = 1, progress=None) -> np.ndarray:

@@ -4,11 +4,10 @@ The runtime never sees an MNIST digit. It sees a crop that went through a
 camera (blur, sensor noise, JPEG, uneven light) and then through
 `runtime.segment.find_digits` (ink map, halo subtraction, MNIST framing):
 softer, slightly thinner strokes with uneven ink. Training on a share of such
-copies teaches the classifier that look. In 10-fold cross-validation it raised
-scene label accuracy from 98.60% to 98.74% (frames read exactly 94.90% to
-95.40%), with plain held-out MNIST digits at 99.04% either way. The camera
-effects are drawn from wider ranges than the benchmark's scenes, so the
-model is not fitted to one renderer.
+copies teaches the classifier that look; cross-validation on the offline
+sample measured it on photo-like scenes (benchmarks/RESULTS-crossval.md). The
+camera effects are drawn from wider ranges than the benchmark's scenes, so
+the model is not fitted to one renderer.
 """
 
 import multiprocessing
@@ -31,7 +30,7 @@ CHUNK = 250  # digits per unit of work (and per seed)
 
 
 def default_copies(n_digits: int) -> int:
-    """About 20,000 photos in all, 1 to 4 per digit: 4 for the 4,500-digit sample, 1 for full MNIST (2 ms each)."""
+    """About 20,000 photos in all, 1 to 4 per digit: 4 for the 4,500-digit sample, 1 for full MNIST."""
     return min(4, max(1, 20_000 // max(n_digits, 1)))
 
 

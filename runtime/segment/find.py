@@ -25,7 +25,7 @@ def is_digit(blob: Blob, ink_pixels: int, shape: tuple[int, int], p: Params) -> 
 
 def find_digits(
     image: np.ndarray,
-    p: Params = Params(),
+    p: Params | None = None,
     box_size: int = BOX_SIZE,
     input_size: int = INPUT_SIZE,
     judge: Judge | None = None,
@@ -35,6 +35,7 @@ def find_digits(
     `judge` (the classifier's confidence) settles which fragments join a digit;
     see `group_pieces`.
     """
+    p = p or Params()
     gray = to_gray(image)
     scale = working_scale(gray.shape, p)
     if scale < 1:

@@ -66,7 +66,7 @@ def frame_sides(mask: np.ndarray, p: Params) -> tuple[int, int, int, int]:
     rows, cols = mask.mean(1), mask.mean(0)
     profiles = (rows, rows[::-1], cols, cols[::-1])  # coverage of each line parallel to a side, from that side in
     covered = [float(prof[:band].max()) >= p.box_cover for prof in profiles]
-    if sum(covered) < 3 or float(mask[band:-band, band:-band].mean()) >= 0.5:
+    if sum(covered) < 3 or float(mask[band:-band, band:-band].mean()) >= 0.75:
         return 0, 0, 0, 0
     # a side's line reaches from the edge to its last covered line, and on while lines are mostly ink
     sides = []
