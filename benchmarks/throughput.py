@@ -120,6 +120,41 @@ def measure(folder: Path, frames: int, workers: int, runs: int, ray: bool) -> li
     return rows
 
 
+def one_core(folder: Path, passes: int = 5) -> list[str]:
+    """Per frame on one core, the files' bytes in memory: a grey decode, and decode + `DigitReader.read` with and without
+    the page step (printed rules and boxes cleared, `segment.rules`), each the median of `passes` passes."""
+    from unittest import mock
+
+    from digit_cnn_edge.runtime import DigitClassifier, DigitReader
+    from digit_cnn_edge.runtime.decode import decode_smaller
+
+    cv2.setNumThreads(1)
+    reader = DigitReader(DigitClassifier(threads=1))
+    blobs = [p.read_bytes() for p in sorted(folder.iterdir())]
+
+    def per_frame(work) -> float:
+        times = []
+        for _ in range(passes):
+            start = time.perf_counter()
+            for blob in blobs:
+                work(blob)
+            times.append((time.perf_counter() - start) / len(blobs))
+        return statistics.median(times)
+
+    def read(blob: bytes) -> None:
+        image, scale = decode_smaller(blob, gray=True, short_side=reader.params.work_side)
+        reader.read(image, "auto", scale)
+
+    decode = per_frame(lambda blob: cv2.imdecode(np.frombuffer(blob, np.uint8), cv2.IMREAD_GRAYSCALE))
+    full = per_frame(read)
+    with mock.patch("digit_cnn_edge.runtime.segment.find.clear_structure", return_value=False):
+        plain = per_frame(read)
+    return ["| one core, in memory | ms per frame | vs grey decode |", "|---|---:|---:|",
+            f"| grey JPEG decode | {1e3 * decode:.2f} | 1.00x |",
+            f"| decode + read, without the page step | {1e3 * plain:.2f} | {plain / decode:.2f}x |",
+            f"| decode + read, as cnn-run does | {1e3 * full:.2f} | {full / decode:.2f}x |"]
+
+
 def table(rows: list[dict], frames: int) -> str:
     lines = ["| way | processes / CPUs | frames/s end to end | vs 1 | frames/s steady | vs 1 |",
              "|---|---:|---:|---:|---:|---:|"]
@@ -153,6 +188,7 @@ def main() -> None:
         render(Path(tmp), args.frames)
         load = os.getloadavg()
         rows = measure(Path(tmp), args.frames, args.workers, args.runs, ray)
+        single = one_core(Path(tmp))
         load_after = os.getloadavg()
     text = "\n\n".join([
         SECTION,
@@ -165,6 +201,7 @@ def main() -> None:
         "the first row asked for to the last row read, the actors' start counted, `ray.init` left out. Steady: "
         "frames per second over the second half of the frames, from the time each line arrived (Ray: each batch of "
         f"8 was read, stamped in the actor). Median of {args.runs} runs.",
+        "\n".join(single),
     ])
     print(text)
     write_section(args.out, text)

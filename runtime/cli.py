@@ -106,8 +106,10 @@ class Progress:
 @click.option("--show", is_flag=True, help="Live window with the overlay, frame rate and latency; q or Esc quits. "
                                           "Reads in one process, whatever --workers says.")
 @click.option("--min-confidence", type=click.FloatRange(0, 1), default=MIN_CONFIDENCE,
-              help="Drop digits read with less confidence. The default keeps every digit found: confidence separates "
-                   "digits from letters and scribbles poorly (benchmarks/RESULTS-rejection.md).")
+              help="Drop pieces read with a lower top probability: the shipped model learned to be unsure of letters, "
+                   "marks and pieces of rules. A printed word goes with its rejected letters. The default keeps 99.5% "
+                   "of digits on validation frames (benchmarks/RESULTS-rejection.md); raise it where a false digit "
+                   "costs more than a missed one, 0 keeps everything found.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, show_default=False,
               help=f"Processes that read files and a video's frames in parallel, each with its own model. Default: "
                    f"this machine's cores ({cores()} here) for several files or a video, started once the reading "

@@ -59,7 +59,7 @@ class DigitReader:
         """Digits read confidently enough and not in a printed word, numbered by line after the others are gone."""
         labels = self.classifier.labels
         top = probs[np.arange(len(idx)), idx]
-        dropped = words_of(boxes, {k for k in range(len(idx)) if top[k] < self.min_confidence})
+        dropped = words_of(boxes, {k for k in range(len(idx)) if top[k] < self.min_confidence}, top.tolist())
         kept = [(int(labels[i]), float(top[k]), box) for k, (i, box) in enumerate(zip(idx, boxes)) if k not in dropped]
         lines = reading_lines([box for _, _, box in kept])
         return [Digit(*kept[i], line=n) for n, line in enumerate(lines) for i in line]

@@ -6,9 +6,10 @@ word they are never alone: their neighbours on the line, as tall as they are
 and about as close, are letters the classifier does reject. So pieces are
 chained into words by such gaps, and a word with two rejected pieces or more,
 at least 40% of it, goes whole: "Floor" has its F and its r rejected, so its
-l and o's go with them. A number with one doubtful digit keeps its other
-digits; digits written after a word stand a word space away from it, so they
-are a word of their own.
+l and o's go with them. In a word with one rejected piece, only the pieces the
+classifier doubts go with it: a number with one unreadable digit keeps the
+digits it reads well. Digits written after a word stand a word space away
+from it, so they are a word of their own.
 """
 
 from digit_cnn_edge.runtime.segment import Box
@@ -21,6 +22,8 @@ HEIGHT_RATIO = 2.2
 """... and neither is more than this many times as tall as the other (a capital beside a small letter is 1.5x)."""
 WORD_REJECTED = (2, 0.4)
 """A word goes whole when at least this many of its pieces, and this share of them, are rejected."""
+DOUBT = 0.6
+"""A piece read below this top probability goes with any rejected piece of its word."""
 
 
 def in_one_word(a: Box, b: Box) -> bool:
@@ -48,12 +51,15 @@ def words(boxes: list[Box]) -> list[list[int]]:
     return out
 
 
-def words_of(boxes: list[Box], rejected: set[int]) -> set[int]:
-    """Indices of the pieces that are rejected or in a word enough of whose pieces are (`WORD_REJECTED`)."""
+def words_of(boxes: list[Box], rejected: set[int], confidence: list[float]) -> set[int]:
+    """Indices of the pieces that are rejected, in a word enough of whose pieces are (`WORD_REJECTED`), or
+    doubtful (read below `DOUBT`) in a word with a rejected piece."""
     count, share = WORD_REJECTED
     out = set(rejected)
     for word in words(boxes):
         bad = sum(i in rejected for i in word)
         if bad >= count and bad >= share * len(word):
             out.update(word)
+        elif bad:
+            out.update(i for i in word if confidence[i] < DOUBT)
     return out

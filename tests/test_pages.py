@@ -92,8 +92,10 @@ def test_a_printed_word_beside_a_number_adds_no_digit(reader, digits, word):
 def test_a_word_goes_whole_with_two_rejected_letters_and_a_number_keeps_its_other_digits():
     room = [(100, 100, 20, 30), (123, 108, 18, 22), (144, 108, 18, 22), (165, 108, 26, 22)]  # R, o, o, m
     number = [(240, 90, 30, 45), (274, 92, 30, 44), (308, 91, 30, 45)]  # a word space to the right
+    sure = [0.9] * 7
     assert words(room + number) == [[0, 1, 2, 3], [4, 5, 6]]
-    assert words_of(room + number, {0, 3}) == {0, 1, 2, 3}  # R and m rejected: the o's go with them
-    assert words_of(room + number, {0, 3, 5}) == {0, 1, 2, 3, 5}  # one doubtful digit of three takes no other
-    assert words_of(room + number, {3}) == {3}  # one rejected letter is not evidence enough
-    assert words_of(room + number, set()) == set()
+    assert words_of(room + number, {0, 3}, sure) == {0, 1, 2, 3}  # R and m rejected: the o's go with them
+    assert words_of(room + number, {0, 3, 5}, sure) == {0, 1, 2, 3, 5}  # one unreadable digit of three takes no other
+    assert words_of(room + number, {3}, sure) == {3}  # one rejected letter is not evidence enough for sure pieces ...
+    assert words_of(room + number, {3}, [0.9, 0.5, 0.9, 0.2, 0.9, 0.9, 0.9]) == {1, 3}  # ... but takes a doubtful one
+    assert words_of(room + number, set(), sure) == set()

@@ -17,10 +17,11 @@ pieces of boxes, and two real digits fused side by side. Fragments of real
 digits are left to the segmenter's grouping (`runtime.segment.grouping`):
 cut from a digit, a piece is often a digit shape itself (a 9's loop is a 0,
 a 4's stem a 1), so rejecting them would teach the model to doubt those
-digits. Letters that are digit shapes
-in print (O, I, l, S, Z, B, g, q, ...) are left out: as single pieces the
-model cannot tell them from the digit they imitate, and learning to doubt
-them would cost real digits.
+digits. Letters that are digit shapes in print (O, I, l, S, Z, B, g, q) are
+in too: printed, they differ from a handwritten digit in their even strokes
+and serifs; on validation digits a model that learned them read digits as
+well as one that did not, and it kept fewer of a page's letters
+(benchmarks/RESULTS-levers.md).
 
 Each piece is drawn at 24-140 px, photographed like the digits
 (`photos.LOOK`) and cut out by `runtime.segment.find_digits`, so the
@@ -39,7 +40,7 @@ from digit_cnn_edge.runtime.segment import find_digits
 from digit_cnn_edge.train.photos import HEIGHTS, LOOK, in_chunks
 from digit_cnn_edge.train.synth import photograph
 
-LETTERS = "ACEFHJKLMNPRTUVWXYacdefhkmnprtuvwxy"
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 SYMBOLS = "#%&@?+*=$<>~^"
 HERSHEY = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX, cv2.FONT_HERSHEY_TRIPLEX,
            cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, cv2.FONT_HERSHEY_SCRIPT_COMPLEX, cv2.FONT_HERSHEY_PLAIN)

@@ -39,7 +39,9 @@ def find_digits(
     gray = to_gray(image)
     scale = working_scale(gray.shape, p)
     if scale < 1:
-        gray = cv2.resize(gray, (round(gray.shape[1] * scale), round(gray.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+        gray = cv2.resize(
+            gray, (round(gray.shape[1] * scale), round(gray.shape[0] * scale)), interpolation=cv2.INTER_AREA
+        )
     ink = ink_map(gray, p)
     binary, weak, strong = binarize(ink, p)
     contours, boxes = pieces(ink, binary, strong)
@@ -67,11 +69,13 @@ def find_digits(
         crops[k] = crop(blob.members)
     return [_to_frame(b.box, scale) for b in blobs], crops
 
+
 def _to_frame(box: Box, scale: float) -> Box:
     if scale == 1:
         return box
     x, y, w, h = box
     return round(x / scale), round(y / scale), round(w / scale), round(h / scale)
+
 
 def _ink_pixels(binary: np.ndarray, box: Box) -> int:
     x, y, w, h = box

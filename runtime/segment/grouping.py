@@ -15,15 +15,18 @@ def _gap(a: Box, b: Box) -> tuple[int, int]:
     (x1, y1, w1, h1), (x2, y2, w2, h2) = a, b
     return max(x1, x2) - min(x1 + w1, x2 + w2), max(y1, y2) - min(y1 + h1, y2 + h2)
 
+
 def share_inside(inner: Box, outer: Box) -> float:
     """Share of `inner`'s area that lies within `outer`."""
     gx, gy = _gap(inner, outer)
     return max(-gx, 0) * max(-gy, 0) / max(inner[2] * inner[3], 1)
 
+
 def union(a: Box, b: Box) -> Box:
     (x1, y1, w1, h1), (x2, y2, w2, h2) = a, b
     x, y = min(x1, x2), min(y1, y2)
     return x, y, max(x1 + w1, x2 + w2) - x, max(y1 + h1, y2 + h2) - y
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -32,6 +35,7 @@ class Candidate:
     piece: int
     host: int
     half: bool  # digit-sized itself: one of two halves stacked into one digit's height (a broken 8)
+
 
 def candidates(boxes: list[Box], p: Params) -> tuple[list[Candidate], float]:
     """Pieces that may belong to a neighbour (fragments, and stacked halves of one digit), and the typical digit height.
@@ -57,7 +61,11 @@ def candidates(boxes: list[Box], p: Params) -> tuple[list[Candidate], float]:
     fragments = {f for f in range(n) if any(touches(f, j) for j in range(n) if j != f)}
     found: dict[int, Candidate] = {}
     for f in fragments:
-        near = [j for j in range(n) if j not in fragments and touches(f, j) and keeps_shape(boxes[j], union(boxes[f], boxes[j]), p)]
+        near = [
+            j
+            for j in range(n)
+            if j not in fragments and touches(f, j) and keeps_shape(boxes[j], union(boxes[f], boxes[j]), p)
+        ]
         if near:
             found[f] = Candidate(f, min(near, key=lambda j: max(_gap(boxes[f], boxes[j]))), half=False)
     digits = [i for i in range(n) if i not in fragments and boxes[i][3] >= p.min_height]
@@ -68,18 +76,27 @@ def candidates(boxes: list[Box], p: Params) -> tuple[list[Candidate], float]:
             for j in digits:
                 lower, upper = boxes[i], boxes[j]
                 gx, gy = _gap(lower, upper)
-                if (i != j and i not in found and i not in hosting and j not in found and lower[1] > upper[1]
-                        and -gx >= 0.5 * min(lower[2], upper[2]) and gy <= p.reach * typical
-                        and union(lower, upper)[3] <= p.grow * typical):
+                if (
+                    i != j
+                    and i not in found
+                    and i not in hosting
+                    and j not in found
+                    and lower[1] > upper[1]
+                    and -gx >= 0.5 * min(lower[2], upper[2])
+                    and gy <= p.reach * typical
+                    and union(lower, upper)[3] <= p.grow * typical
+                ):
                     found[i] = Candidate(i, j, half=True)
                     hosting.add(j)
     return list(found.values()), typical
+
 
 def keeps_shape(digit: Box, grown: Box, p: Params, typical: float = 0.0) -> bool:
     """Whether a digit's box grown by its parts is still about one digit's size, not a neighbour swallowed."""
     _, _, w, h = digit
     _, _, gw, gh = grown
     return gh <= p.grow * max(h, typical) and gw <= max(p.grow * w, p.narrow_growth * max(h, typical))
+
 
 def group_pieces(
     boxes: list[Box], crop: Callable[[list[int]], np.ndarray], p: Params, judge: Judge | None = None
@@ -101,12 +118,20 @@ def group_pieces(
     stray: set[int] = set()
     if judge is not None and found:
         k = len(found)
-        conf = judge(np.stack([crop([c.host]) for c in found] + [crop([c.piece]) for c in found]
-                              + [crop([c.piece, c.host]) for c in found]))
+        conf = judge(
+            np.stack(
+                [crop([c.host]) for c in found]
+                + [crop([c.piece]) for c in found]
+                + [crop([c.piece, c.host]) for c in found]
+            )
+        )
         host, piece, merged = conf[:k], conf[k : 2 * k], conf[2 * k :]
         joins = [m > max(h, q) if c.half else m >= h - p.merge_slack for c, h, q, m in zip(found, host, piece, merged)]
-        stray = {c.piece for c, j, q in zip(found, joins, piece) if not j and (
-            share_inside(boxes[c.piece], boxes[c.host]) >= p.inside or (not c.half and q < p.lone))}
+        stray = {
+            c.piece
+            for c, j, q in zip(found, joins, piece)
+            if not j and (share_inside(boxes[c.piece], boxes[c.host]) >= p.inside or (not c.half and q < p.lone))
+        }
         found = [c for c, j in zip(found, joins) if j]
     joining = {c.piece for c in found} | stray
     members: dict[int, list[int]] = {i: [i] for i in range(len(boxes)) if i not in joining}
@@ -121,11 +146,13 @@ def group_pieces(
             members[c.piece], boxes_of[c.piece] = [c.piece], boxes[c.piece]
     return [Blob(boxes_of[i], sorted(parts)) for i, parts in members.items()]
 
+
 def cut_row(mask: np.ndarray, band: tuple[float, float]) -> int:
     """The row with the least ink within `band` of the mask's height: where two stacked digits touch."""
     h = mask.shape[0]
     lo, hi = int(h * band[0]), max(int(h * band[1]), int(h * band[0]) + 1)
     return lo + int(np.argmin(mask[lo:hi].sum(1)))
+
 
 def split_touching(
     blobs: list[Blob], contours: list[np.ndarray], crop: Callable[[list[int]], np.ndarray], judge: Judge, p: Params
@@ -153,14 +180,18 @@ def split_touching(
         cut = cut_row(mask, p.split_band)
         parts = []
         for part, top in ((mask[:cut], y), (mask[cut + 1 :], y + cut + 1)):
-            pieces, _ = cv2.findContours(np.ascontiguousarray(part), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=(x, top))
+            pieces, _ = cv2.findContours(
+                np.ascontiguousarray(part), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=(x, top)
+            )
             parts.append(list(range(len(contours), len(contours) + len(pieces))))
             contours.extend(pieces)
         if all(parts):
             proposals.append((k, parts[0], parts[1]))
     if not proposals:
         return blobs
-    conf = judge(np.stack([crop(m) for k, upper, lower in proposals for m in (blobs[k].members, upper, lower)])).reshape(-1, 3)
+    conf = judge(
+        np.stack([crop(m) for k, upper, lower in proposals for m in (blobs[k].members, upper, lower)])
+    ).reshape(-1, 3)
     out = list(blobs)
     for (k, upper, lower), (whole, a, b) in zip(proposals, conf):
         if whole < p.split_doubt and min(a, b) > whole:

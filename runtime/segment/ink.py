@@ -29,6 +29,7 @@ def ink_map(gray: np.ndarray, p: Params) -> np.ndarray:
     smooth = cv2.GaussianBlur(gray, (3, 3), 0)
     return cv2.subtract(paper, smooth) if dark_ink else cv2.subtract(smooth, paper)
 
+
 def ink_is_dark(gray: np.ndarray) -> bool:
     """Whether the ink is darker than the paper: ink is the minority, so its side of the local mean is the long tail.
 
@@ -42,13 +43,15 @@ def ink_is_dark(gray: np.ndarray) -> bool:
     r = f - cv2.blur(f, _LOCAL_MEAN)
     return cv2.sumElems(r * r * r)[0] < 0
 
+
 def binarize(ink: np.ndarray, p: Params) -> tuple[np.ndarray, int, int]:
     """The binary map of the ink (uint8 0/1), the weak level it was cut at and the strong level a piece must reach.
 
     Hysteresis: pieces are grown at half the Otsu level, so faint tails and thin
     strokes stay attached, but only pieces that reach the full level count.
     """
-    otsu, _ = cv2.threshold(ink, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    # Otsu's level from every other pixel of every other row: the same histogram's shape, a quarter of the work
+    otsu, _ = cv2.threshold(np.ascontiguousarray(ink[::2, ::2]), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     strong = int(max(otsu, p.noise_floor))
     weak = int(max(strong / 2, p.noise_floor))
     _, binary = cv2.threshold(ink, weak, 1, cv2.THRESH_BINARY)
@@ -69,7 +72,12 @@ def _strong_enough(ink: np.ndarray, box: Box, strong: float) -> bool:
 
 
 def frame_piece(
-    ink: np.ndarray, contours: list[np.ndarray], weak: int, p: Params, box_size: int = BOX_SIZE, input_size: int = INPUT_SIZE
+    ink: np.ndarray,
+    contours: list[np.ndarray],
+    weak: int,
+    p: Params,
+    box_size: int = BOX_SIZE,
+    input_size: int = INPUT_SIZE,
 ) -> np.ndarray:
     """The ink inside these contours, saturated and framed like MNIST: float32 [size, size]."""
     x, y, w, h = cv2.boundingRect(np.concatenate(contours))
@@ -79,6 +87,7 @@ def frame_piece(
     # Ink below the blob's own level is the blur halo of a photo, which MNIST strokes do not have.
     digit = saturate(cv2.subtract(ink[y : y + h, x : x + w], weak) * mask, p.ink_level)
     return frame_digit(digit, box_size, input_size)
+
 
 def saturate(ink: np.ndarray, level: float) -> np.ndarray:
     """Scale ink so its `level` quantile becomes 255, clipping above: the saturated stroke cores of MNIST.
@@ -94,5 +103,7 @@ def saturate(ink: np.ndarray, level: float) -> np.ndarray:
     counts = np.cumsum(cv2.calcHist([ink], [0], None, [255], [1, 256]).ravel())
     if counts[-1] == 0:
         return ink
-    top = 1 + int(np.searchsorted(counts, level * counts[-1]))  # a histogram's quantile: several times faster than np.quantile
+    top = 1 + int(
+        np.searchsorted(counts, level * counts[-1])
+    )  # a histogram's quantile: several times faster than np.quantile
     return cv2.convertScaleAbs(ink, alpha=255.0 / top)

@@ -89,7 +89,9 @@ def boxy(contour: np.ndarray, box: Box, p: Params) -> bool:
     return cv2.contourArea(cv2.convexHull(contour)) >= 0.85 * w * h
 
 
-def clear_structure(ink: np.ndarray, binary: np.ndarray, contours: list[np.ndarray], boxes: list[Box], p: Params) -> bool:
+def clear_structure(
+    ink: np.ndarray, binary: np.ndarray, contours: list[np.ndarray], boxes: list[Box], p: Params
+) -> bool:
     """Clear the rules and box outlines of the pieces that carry them from `ink` and `binary`, in place.
 
     True if anything was cleared: the frame's pieces are then to be found again (and looked at
