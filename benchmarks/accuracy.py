@@ -48,8 +48,8 @@ def main() -> None:
     args = ap.parse_args()
     images, labels = digit_set(args.digits, args.data_dir)
     lines = [
-        f"`python benchmarks/accuracy.py --digits {args.digits} {' '.join(map(str, args.models))}`, "
-        f"{datetime.date.today().isoformat()}, {platform.machine()}",
+        (f"`python benchmarks/accuracy.py --digits {args.digits} {' '.join(map(str, args.models))}`, "
+         f"{datetime.date.today().isoformat()}, {platform.machine()}"),
         "",
         f"| model | {args.digits} digits ({len(labels):,}) | standard error | errors | per class (%) |",
         "|---|---:|---:|---:|---|",

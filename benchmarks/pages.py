@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from digit_cnn_edge.runtime.segment import Box
-from digit_cnn_edge.train.synth import photograph, place
+from digit_cnn_edge.train.synth import photograph, place, text_ink
 
 FONT_DIRS = (Path("/usr/share/fonts"),)
 
@@ -64,7 +64,7 @@ def font_path(name: str) -> Path:
 
 
 @cache
-def _font(name: str, size: int):  # noqa: ANN202 - a PIL font
+def _font(name: str, size: int):
     from PIL import ImageFont
 
     return ImageFont.truetype(str(font_path(name)), size)
@@ -72,15 +72,7 @@ def _font(name: str, size: int):  # noqa: ANN202 - a PIL font
 
 def word_ink(text: str, font: str, size: int) -> np.ndarray:
     """A printed word as float ink, cropped to its ink."""
-    from PIL import Image, ImageDraw
-
-    f = _font(font, size)
-    left, top, right, bottom = f.getbbox(text)
-    image = Image.new("L", (right - left + 8, bottom - top + 8), 0)
-    ImageDraw.Draw(image).text((4 - left, 4 - top), text, font=f, fill=255)
-    ink = np.asarray(image, np.float32) / 255
-    x, y, w, h = cv2.boundingRect((ink > 0.2).astype(np.uint8))
-    return ink[y : y + h, x : x + w]
+    return text_ink(text, _font(font, size))
 
 
 def _curve(points: np.ndarray, size: tuple[int, int], thickness: int) -> np.ndarray:

@@ -38,11 +38,11 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench import machine  # noqa: E402  (benchmarks/ is not a package)
+from bench import machine
 
-from digit_cnn_edge.runtime.workers import cores  # noqa: E402
-from digit_cnn_edge.train import data  # noqa: E402
-from digit_cnn_edge.train.synth import render_scene  # noqa: E402
+from digit_cnn_edge.runtime.workers import cores
+from digit_cnn_edge.train import data
+from digit_cnn_edge.train.synth import render_scene
 
 SECTION = "## Throughput: `cnn-run --workers` and Ray Data"
 RUN_CNN = "from digit_cnn_edge.runtime.cli import run_main; run_main()"
@@ -192,15 +192,15 @@ def main() -> None:
         load_after = os.getloadavg()
     text = "\n\n".join([
         SECTION,
-        f"Command: `{' '.join(['python', 'benchmarks/throughput.py', *map(shlex.quote, sys.argv[1:])])}`  \n"
-        f"Date: {datetime.date.today().isoformat()}  \n"
-        f"Machine: {machine()}, {cores()} cores for this process  \n"
-        f"Load average (1 min) before and after: {load[0]:.2f}, {load_after[0]:.2f}",
+        (f"Command: `{' '.join(['python', 'benchmarks/throughput.py', *map(shlex.quote, sys.argv[1:])])}`  \n"
+         f"Date: {datetime.date.today().isoformat()}  \n"
+         f"Machine: {machine()}, {cores()} cores for this process  \n"
+         f"Load average (1 min) before and after: {load[0]:.2f}, {load_after[0]:.2f}"),
         table(rows, args.frames) + ("" if ray else " Ray is not installed: pip install 'digit-cnn-edge[ray]'."),
-        "End to end: for cnn-run, frames / (wall time - the same command's wall time on one frame); for Ray, from "
-        "the first row asked for to the last row read, the actors' start counted, `ray.init` left out. Steady: "
-        "frames per second over the second half of the frames, from the time each line arrived (Ray: each batch of "
-        f"8 was read, stamped in the actor). Median of {args.runs} runs.",
+        ("End to end: for cnn-run, frames / (wall time - the same command's wall time on one frame); for Ray, from "
+         "the first row asked for to the last row read, the actors' start counted, `ray.init` left out. Steady: "
+         "frames per second over the second half of the frames, from the time each line arrived (Ray: each batch of "
+         f"8 was read, stamped in the actor). Median of {args.runs} runs."),
         "\n".join(single),
     ])
     print(text)

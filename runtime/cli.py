@@ -107,8 +107,8 @@ class Progress:
                                           "Reads in one process, whatever --workers says.")
 @click.option("--min-confidence", type=click.FloatRange(0, 1), default=MIN_CONFIDENCE,
               help="Drop pieces read with a lower top probability: the shipped model learned to be unsure of letters, "
-                   "marks and pieces of rules. A printed word goes with its rejected letters. The default keeps 99.5% "
-                   "of digits on validation frames (benchmarks/RESULTS-rejection.md); raise it where a false digit "
+                   "marks and pieces of rules. A printed word goes with its rejected letters. The default was chosen on "
+                   "validation digits (benchmarks/RESULTS-rejection.md); raise it where a false digit "
                    "costs more than a missed one, 0 keeps everything found.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, show_default=False,
               help=f"Processes that read files and a video's frames in parallel, each with its own model. Default: "

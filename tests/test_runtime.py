@@ -193,7 +193,7 @@ def test_a_large_jpeg_is_decoded_straight_to_the_working_size_and_read_as_the_fu
     from tests.drawing import compose, in_a_row
 
     digits = sample.val.images[:5]
-    image, truth = compose(digits, in_a_row(digits, 200, 300, [240, 260, 250, 230, 250], 60), size=(1920, 1080))
+    image, _ = compose(digits, in_a_row(digits, 200, 300, [240, 260, 250, 230, 250], 60), size=(1920, 1080))
     data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
     small, scale = decode_file("frame.jpg", data, gray=True, short_side=reader.params.work_side)
     assert scale == 2 and small.shape == (540, 960)

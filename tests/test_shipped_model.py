@@ -11,6 +11,7 @@ import numpy as np
 
 from digit_cnn_edge.runtime import DigitClassifier
 from digit_cnn_edge.runtime.classifier import DEFAULT_MODEL
+from digit_cnn_edge.train.examples import PAGE_NUMBERS
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -44,3 +45,12 @@ def test_cnn_run_reads_with_the_shipped_model_without_torch(sample, tmp_path):
     assert "HEAVY [] EXIT 0" in done.stdout, done.stdout + done.stderr
     records = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert len(records) == 3 and all(len(r["digits"]) == 1 for r in records)
+
+
+def test_the_readme_photo_reads_as_the_readme_says():
+    """The quick start's first command, verbatim: `cnn-run examples/photo.jpg` with the shipped model."""
+    expected = " ".join(PAGE_NUMBERS)
+    done = subprocess.run([sys.executable, "-c", "from digit_cnn_edge.runtime.cli import run_main; run_main()", "examples/photo.jpg"],
+                          cwd=README.parent, capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and done.stdout.startswith(f"examples/photo.jpg: {expected}  ("), done.stdout + done.stderr
+    assert f"cnn-run examples/photo.jpg              # examples/photo.jpg: {expected}" in README.read_text()

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from digit_cnn_edge.train.data import load_mnist, load_sample
-from digit_cnn_edge.train.synth import photograph, place, render_scene
+from digit_cnn_edge.train.synth import photograph, place, render_scene, text_ink
 
 PAGE_NUMBERS = ("2045", "318")
 """The page's two handwritten numbers, one per ruled line; the second in printed boxes."""
@@ -35,15 +35,10 @@ def write_examples(out: Path, seed: int = 3) -> dict[str, str]:
 def printed(text: str, cap_height: int) -> np.ndarray:
     """A word in DejaVu Serif (matplotlib's font), capitals about `cap_height` px tall, as float ink cropped to it."""
     import matplotlib
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import ImageFont
 
     font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts/ttf/DejaVuSerif.ttf"), round(cap_height / 0.73))
-    left, top, right, bottom = font.getbbox(text)
-    image = Image.new("L", (right - left + 4, bottom - top + 4), 0)
-    ImageDraw.Draw(image).text((2 - left, 2 - top), text, font=font, fill=255)
-    ink = np.asarray(image, np.float32) / 255
-    x, y, w, h = cv2.boundingRect((ink > 0.2).astype(np.uint8))
-    return ink[y : y + h, x : x + w]
+    return text_ink(text, font)
 
 
 def page(digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:

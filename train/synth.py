@@ -72,6 +72,18 @@ def place(digit: np.ndarray, height: int, angle: float) -> np.ndarray:
     return cv2.warpAffine(digit.astype(np.float32) / 255, m, (side, side), flags=cv2.INTER_LINEAR)
 
 
+def text_ink(text: str, font) -> np.ndarray:
+    """`text` printed in a PIL `font` as float ink in [0, 1], cropped to its ink: words on pages and example photos."""
+    from PIL import Image, ImageDraw
+
+    left, top, right, bottom = font.getbbox(text)
+    image = Image.new("L", (right - left + 4, bottom - top + 4), 0)
+    ImageDraw.Draw(image).text((2 - left, 2 - top), text, font=font, fill=255)
+    ink = np.asarray(image, np.float32) / 255
+    x, y, w, h = cv2.boundingRect((ink > 0.2).astype(np.uint8))
+    return ink[y : y + h, x : x + w]
+
+
 def render_scene(
     digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator, size: tuple[int, int] = (640, 480), count: int | None = None
 ) -> Scene:
