@@ -98,7 +98,10 @@ def ray_run(folder: Path, cpus: int) -> tuple[float, list[float]]:
     """Seconds from the first row asked for to the last row read, and when each row was read."""
     done = subprocess.run([sys.executable, "-c", RAY_RUN, str(folder), str(cpus), str(HERE.parent / "examples")],
                           capture_output=True, text=True, env={**os.environ, **QUIET_RAY}, check=True)
-    times = json.loads(done.stdout.strip().splitlines()[-1])
+    printed = [line for line in done.stdout.splitlines() if line.startswith("[")]  # Ray may print lines of its own
+    if not printed:
+        raise SystemExit(f"the Ray run printed no times: {done.stdout[-500:]}")
+    times = json.loads(printed[-1])
     return times[-1], times
 
 

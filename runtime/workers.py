@@ -20,9 +20,10 @@ stops handing out tasks, waits for those in flight and says it was interrupted.
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections import deque
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -43,8 +44,12 @@ from digit_cnn_edge.runtime.sources import Frame, Source, frames
 
 TASKS_PER_WORKER = 3
 """Tasks in flight per worker: enough that a worker never waits for its next one, few enough that memory stays flat."""
-WARM_UP_SECONDS = 0.25
-"""Reading done in the command before the default workers start: about what starting them takes."""
+CHUNK = 8
+"""Still images a worker is handed at once: one takes milliseconds, and one task per image spends a share of that
+on passing tasks and results between processes. A video's frames go one at a time: they cross as pixels, and a
+chunk of them would multiply the memory in flight."""
+WARM_UP_SECONDS = 0.1
+"""Reading done in the command before workers start: a run over by then (a few files) never starts them."""
 
 
 def cores() -> int:
@@ -154,6 +159,36 @@ class Started(Protocol):
     def cancel(self) -> bool: ...
 
 
+class _Chunk:
+    """Tasks handed to a worker together, once `CHUNK` of them are there or one of their results is wanted."""
+
+    def __init__(self, pool: ProcessPoolExecutor) -> None:
+        self.tasks: list[ReadStill | ReadFrame] = []
+        self.future: Future[list[Read | BadInput]] | None = None
+        self._pool = pool
+
+    def submit(self) -> None:
+        if self.future is None:
+            self.future = self._pool.submit(_run, self.tasks)
+
+
+class _InChunk:
+    """One task of a chunk: taking its result sends the chunk off if it has not gone yet."""
+
+    def __init__(self, chunk: _Chunk, index: int) -> None:
+        self._chunk, self._index = chunk, index
+
+    def result(self) -> Read:
+        self._chunk.submit()
+        read = self._chunk.future.result()[self._index]
+        if isinstance(read, BadInput):
+            raise read
+        return read
+
+    def cancel(self) -> bool:
+        return self._chunk.future is None or self._chunk.future.cancel()
+
+
 class _InProcess:
     """The one-worker case: a task run here when its result is taken, so frames are decoded and read as they come."""
 
@@ -178,8 +213,15 @@ def _start_worker(spec: ReaderSpec) -> None:
     _reader = spec.build()
 
 
-def _run(task: ReadStill | ReadFrame) -> Read:
-    return task.run(_reader)
+def _run(tasks: list[ReadStill | ReadFrame]) -> list[Read | BadInput]:
+    """Read a chunk; a file that cannot be read is its own result, so the rest of its chunk is still read."""
+    done: list[Read | BadInput] = []
+    for task in tasks:
+        try:
+            done.append(task.run(_reader))
+        except BadInput as e:
+            done.append(e)
+    return done
 
 
 def _started() -> None:
@@ -194,42 +236,71 @@ def _context() -> multiprocessing.context.BaseContext:
     return context
 
 
+def in_background(work: Callable[[], None]) -> threading.Thread:
+    """Run `work` in a thread of its own, started."""
+    thread = threading.Thread(target=work, name="cnn-run workers", daemon=True)
+    thread.start()
+    return thread
+
+
 class Readers:
     """Runs read tasks here with `reader` or in `workers` processes; a context manager that stops them.
 
     Workers start once reading here has taken `warm_up` seconds, and this
     process goes on reading until the first of them is ready, so no run waits
     idle for a pool; with a warm-up, a run of a few files never starts one.
+    The pool is made in a thread of its own: starting worker processes blocks
+    until the first has imported the runtime, time this process reads in.
     """
 
     def __init__(self, reader: DigitReader, spec: ReaderSpec, workers: int, warm_up: float = WARM_UP_SECONDS) -> None:
         self._reader, self._spec, self._workers, self._warm_up = reader, spec, workers, warm_up
         self._pool: ProcessPoolExecutor | None = None
         self._probes: list[Future[None]] = []
+        self._launcher: threading.Thread | None = None
         self._first: float | None = None  # when the first task was started
         self._ready = False
+        self._chunk: _Chunk | None = None  # the chunk being filled
+        self._chunk_size = CHUNK  # tasks a chunk holds: CHUNK for still images, 1 for a video's frames
 
     @property
     def window(self) -> int:
         """How many tasks may be started ahead of the one being taken."""
-        return self._workers * TASKS_PER_WORKER if self._ready else 1
+        return self._workers * TASKS_PER_WORKER * self._chunk_size if self._ready else 1
 
     def start(self, task: ReadStill | ReadFrame) -> Started:
         self._ready = self._ready or any(probe.done() for probe in self._probes)
         if self._ready:
-            return self._pool.submit(_run, task)
+            self._chunk_size = CHUNK if isinstance(task, ReadStill) else 1
+            if self._chunk is None or self._chunk.future is not None:
+                self._chunk = _Chunk(self._pool)
+            self._chunk.tasks.append(task)
+            if len(self._chunk.tasks) >= self._chunk_size:
+                self._chunk.submit()
+            return _InChunk(self._chunk, len(self._chunk.tasks) - 1)
         now = time.perf_counter()
         self._first = self._first if self._first is not None else now
-        if self._workers > 1 and self._pool is None and now - self._first >= self._warm_up:
-            self._pool = ProcessPoolExecutor(self._workers, mp_context=_context(), initializer=_start_worker,
-                                             initargs=(self._spec,))
-            self._probes = [self._pool.submit(_started) for _ in range(self._workers)]
+        if self._workers > 1 and self._launcher is None and now - self._first >= self._warm_up:
+            self._launcher = in_background(self._launch)
         return _InProcess(task, self._reader)
+
+    def _launch(self) -> None:
+        pool = ProcessPoolExecutor(self._workers, mp_context=_context(), initializer=_start_worker,
+                                   initargs=(self._spec,))
+        self._pool = pool
+        self._probes = [pool.submit(_started) for _ in range(self._workers)]
+
+    def flush(self) -> None:
+        """Hand out the chunk being filled: nothing more is coming."""
+        if self._chunk is not None:
+            self._chunk.submit()
 
     def __enter__(self) -> "Readers":
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._launcher is not None:
+            self._launcher.join()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)  # the tasks already running finish; no others start
 
@@ -244,8 +315,9 @@ def in_order(todo: Iterable[Job], readers: Readers) -> Iterator[tuple[Job, Start
     try:
         for job in todo:
             pending.append((job, readers.start(job.task) if job.task is not None else None))
-            if len(pending) >= readers.window:
+            while len(pending) >= readers.window:  # the window shrinks when a video follows still images
                 yield pending.popleft()
+        readers.flush()
         while pending:
             yield pending.popleft()
     finally:

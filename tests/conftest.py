@@ -20,6 +20,11 @@ def sample():
     return data.load_sample(seed=0)
 
 
+CTRL_C = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+"""Prefix for a `python -c` child that a test stops with Ctrl-C: a suite started in the background (bash's `&`)
+hands its children SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+
+
 def invoke(command, prog: str, args: list[str], capsys) -> tuple[int, str, str]:
     """Run a console command in-process the way its entry point does; (exit code, stdout, stderr)."""
     with pytest.raises(SystemExit) as exit_info:

@@ -12,7 +12,7 @@ import torch
 
 from digit_cnn_edge.train import checkpoint, data, models
 from digit_cnn_edge.train.cli import eval_command, train_command
-from tests.conftest import invoke
+from tests.conftest import CTRL_C, invoke
 
 
 def test_sample_split_is_stratified_disjoint_and_repeatable(sample):
@@ -177,7 +177,7 @@ def test_eval_rejects_a_foreign_checkpoint(tmp_path, capsys):
 
 def test_ctrl_c_keeps_the_last_finished_epoch(tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-c", "from digit_cnn_edge.train.cli import train_main; train_main()",
+    cmd = [sys.executable, "-c", CTRL_C + "from digit_cnn_edge.train.cli import train_main; train_main()",
            "--data", "sample", "--epochs", "50", "--photo-share", "0", "--negatives", "0", "--out", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=os.getcwd(), env=dict(os.environ, PYTHONPATH=os.getcwd()))

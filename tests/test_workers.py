@@ -23,7 +23,7 @@ import pytest
 from digit_cnn_edge.runtime import workers
 from digit_cnn_edge.runtime.cli import run_command
 from digit_cnn_edge.runtime.sources import Source
-from tests.conftest import invoke
+from tests.conftest import CTRL_C, invoke
 
 RUN_CNN = "from digit_cnn_edge.runtime.cli import run_main; run_main()"
 
@@ -55,7 +55,7 @@ class Submissions:
 
 @pytest.fixture
 def pool_at_once(monkeypatch) -> type[Submissions]:
-    """Workers start with the first task and are waited for; how many reading tasks they were given."""
+    """Workers start with the first task and are waited for; how many images or frames they were given to read."""
     Submissions.count = 0
 
     class ReadyPool(ProcessPoolExecutor):
@@ -64,11 +64,18 @@ def pool_at_once(monkeypatch) -> type[Submissions]:
             wait([super(ReadyPool, self).submit(workers._started) for _ in range(max_workers)])
 
         def submit(self, fn, /, *args, **kwargs):
-            Submissions.count += fn is workers._run
+            Submissions.count += len(args[0]) if fn is workers._run else 0  # a chunk of tasks
             return super().submit(fn, *args, **kwargs)
+
+    def at_once(work):  # the pool is made here, not in a thread, so the command waits for it
+        done = threading.Thread(target=lambda: None)
+        work()
+        done.start()
+        return done
 
     monkeypatch.setattr(workers, "WARM_UP_SECONDS", 0.0)
     monkeypatch.setattr(workers, "ProcessPoolExecutor", ReadyPool)
+    monkeypatch.setattr(workers, "in_background", at_once)
     return Submissions
 
 
@@ -140,7 +147,7 @@ def test_ctrl_c_stops_cleanly_with_no_half_written_copy(folder, tmp_path):
     """SIGINT to the whole process group, as a terminal's Ctrl-C sends it, while two workers read and save."""
     out = tmp_path / "out"
     scenes = [str(p) for p in sorted(folder.glob("scene??.jpg"))]
-    run = subprocess.Popen([sys.executable, "-c", RUN_CNN, *(scenes * 30), "--json", "--save", str(out),
+    run = subprocess.Popen([sys.executable, "-c", CTRL_C + RUN_CNN, *(scenes * 30), "--json", "--save", str(out),
                             "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            start_new_session=True, text=True)
     lines = []
