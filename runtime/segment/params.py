@@ -36,6 +36,7 @@ class Params:
     rule_min: int = 100  # ... and at least this long (small frames: a digit's stroke is never that long and thin)
     rule_thickness: int = 6  # ... if at most this thick (a pen stroke that long is thicker)
     box_cover: float = 0.9  # a piece with ink along this share of three of its sides or four is a printed box
+    box_margin: int = 2  # px cleared inside a box's sides beyond the line measured (tune pages: fewer false 1s)
 
 
 @dataclass

@@ -108,7 +108,8 @@ def clear_structure(
         cv2.drawContours(mask, [c], -1, 1, cv2.FILLED, offset=(-x, -y))
         mask &= binary[y : y + h, x : x + w]  # the piece's own ink, and what its outline hides (a boxed digit)
         gone = cv2.subtract(mask, clear_runs(mask, long, p.rule_thickness)) if ruled else np.zeros_like(mask)
-        top, bottom, left, right = frame_sides(mask, p)
+        # past the measured line by a margin: a blurred side leaves a sliver inside it that reads as a 1
+        top, bottom, left, right = (side + p.box_margin if side else 0 for side in frame_sides(mask, p))
         for side in (gone[:top], gone[h - bottom :], gone[:, :left], gone[:, w - right :]):
             side[:] = 1  # a box's outline: the lines along its sides, and whatever touches them from inside
         gone &= mask
