@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from digit_cnn_edge.runtime.workers import cores
 from digit_cnn_edge.train import TrainOptions, data, loop, photos, train
 
 HERE = Path(__file__).resolve().parent
@@ -44,7 +45,7 @@ def run(lever: str, digits: data.Data, seed: int, epochs: int | None) -> dict:
         result = train(TrainOptions(seed=seed, device="cpu", out=Path(out), **change), digits=digits)
     cpu = torch.device("cpu")
     val = loop.to_tensor(digits.val, cpu)
-    shots = photos.photo_copies(digits.val.images, 1, PHOTO_SEED, workers=photos.cores())
+    shots = photos.photo_copies(digits.val.images, 1, PHOTO_SEED, workers=cores())
     photographed = (torch.from_numpy(shots[:, 0]).unsqueeze(1), val[1])
     m = result.metrics
     return {"lever": lever, "seed": seed, "epochs": result.config.epochs,
@@ -59,12 +60,12 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--epochs", type=int, default=None, help="override every lever's epochs (a quick look)")
     args = ap.parse_args()
-    torch.set_num_threads(photos.cores())
+    torch.set_num_threads(cores())
     digits = data.load("auto", args.data_dir, seed=0)
     lines = [
         f"`python benchmarks/levers.py --levers {' '.join(args.levers)} --seed {args.seed}"
         + (f" --epochs {args.epochs}" if args.epochs else "") + "`, "
-        f"{datetime.date.today().isoformat()}, {platform.machine()}, {photos.cores()} cores, "
+        f"{datetime.date.today().isoformat()}, {platform.machine()}, {cores()} cores, "
         f"{digits.source}: {len(digits.train):,} training / {len(digits.val):,} validation digits",
         "",
         "| lever | epochs | minutes | validation digits | photographed validation digits |",

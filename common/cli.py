@@ -7,7 +7,7 @@ values) come here too. Each is printed as `prog: error: message` on one line.
 
 import importlib.util
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import NoReturn
 
 import click
@@ -57,6 +57,11 @@ def entry_point(command: click.Command, prog: str) -> Callable[[], None]:
     return lambda: run_cli(command, prog)
 
 
+def missing_modules(modules: Iterable[str]) -> list[str]:
+    """The modules that are not installed, found without importing any."""
+    return [m for m in modules if importlib.util.find_spec(m) is None]
+
+
 def needs_extra(prog: str, extra: str, modules: tuple[str, ...]) -> None:
     """Exit 2 with one line when an optional dependency group is not installed.
 
@@ -64,6 +69,6 @@ def needs_extra(prog: str, extra: str, modules: tuple[str, ...]) -> None:
     be on the PATH without torch; they say which extra to install instead of
     ending in an import traceback.
     """
-    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    missing = missing_modules(modules)
     if missing:
         fail(prog, MissingExtra(f"needs {', '.join(missing)}: pip install 'digit-cnn-edge[{extra}]'"))

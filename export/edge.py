@@ -4,7 +4,7 @@ Each comes from its own converter, installed by its own extra ([executorch],
 [openvino], [tflite]), so the base and [export] installs stay small; each
 converter is imported only when its format is asked for. Every converter
 changes the graph, which is why every file these writers make goes through
-the parity gate in its own runtime (`parity.check_file`).
+the parity gate in its own runtime (`parity.check_files`).
 
 int8: each format's own standard static path, calibrated on real digits:
 ExecuTorch's XNNPACK quantizer through PT2E, OpenVINO's NNCF, LiteRT's AI Edge
@@ -16,7 +16,6 @@ keeps them off the user's screen and turns a converter's failure into one line.
 """
 
 import contextlib
-import importlib.util
 import os
 import sys
 import tempfile
@@ -29,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from digit_cnn_edge.common.cli import missing_modules
 from digit_cnn_edge.common.errors import MissingExtra, UserError
 from digit_cnn_edge.common.files import atomic_path, discard, move_into_place, temp_sibling
 from digit_cnn_edge.export.formats import batch_dim, example_input
@@ -56,13 +56,13 @@ INT8_NOTES = {
 
 def missing(fmt: str) -> list[str]:
     """The modules of `fmt`'s extra that are not installed."""
-    return [module for module in EXTRAS[fmt] if importlib.util.find_spec(module) is None]
+    return missing_modules(EXTRAS[fmt])
 
 
 def require(fmt: str) -> None:
     """Raise MissingExtra, naming the extra to install, when a format's converter or runtime is not installed."""
-    if missing(fmt):
-        raise MissingExtra(f"--{fmt} needs {', '.join(missing(fmt))}: pip install 'digit-cnn-edge[{fmt}]'")
+    if gone := missing(fmt):
+        raise MissingExtra(f"--{fmt} needs {', '.join(gone)}: pip install 'digit-cnn-edge[{fmt}]'")
 
 
 @contextlib.contextmanager

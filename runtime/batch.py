@@ -19,7 +19,7 @@ import cv2
 
 from digit_cnn_edge.common.errors import BadInput
 from digit_cnn_edge.runtime.classifier import DigitClassifier
-from digit_cnn_edge.runtime.decode import MAX_PIXELS, decode_file, read_bytes
+from digit_cnn_edge.runtime.decode import MAX_PIXELS, read_gray
 from digit_cnn_edge.runtime.reader import MIN_CONFIDENCE, DigitReader
 from digit_cnn_edge.runtime.records import record
 
@@ -64,8 +64,8 @@ class ReadDigits:
     def row(self, source: str, data: bytes | None = None) -> dict:
         """One image's row: its digits, or the one-line reason it could not be read."""
         try:
-            data = read_bytes(source, self.max_pixels) if data is None else bytes(data)
-            image, scale = decode_file(source, data, self.max_pixels, gray=True, short_side=self.reader.params.work_side)
+            image, scale = read_gray(source, self.max_pixels, self.reader.params.work_side,
+                                     None if data is None else bytes(data))
         except BadInput as e:
             return {"source": source, "frame": None, "digits": None, "text": None, "error": str(e)}
         return {**record(source, None, self.reader.read(image, self.mode, scale)), "error": None}

@@ -19,7 +19,7 @@ from digit_cnn_edge.runtime.copies import (
     DEFAULT_FPS,
     OutputNames,
     VideoSink,
-    image_name,
+    copy_name,
     save_image,
     video_name,
     write_image,
@@ -213,7 +213,7 @@ class FileOutput:
 
     def _save(self, job: Job, read: Read) -> None:
         if job.frame is None:
-            write_image(read.copy, self.names.claim(image_name(Path(job.source.name).name)))
+            write_image(read.copy, self.names.claim(copy_name(job.source.name)))
             return
         overlay = annotate(job.frame.image, read.reading)
         if self._sink is None:
@@ -302,7 +302,7 @@ def process(source: Source, reader: DigitReader, mode: str, as_json: bool, save:
                         for _ in range(1 + frame.dropped):  # a dropped camera frame keeps its time in the copy
                             sink.write(overlay)
                     elif save is not None:
-                        save_image(overlay, save.claim(image_name(Path(frame.source).name)))
+                        save_image(overlay, save.claim(copy_name(frame.source)))
                     if show and not show_frame(overlay, still=frame.index is None):
                         keep_going = False
                         break

@@ -41,6 +41,11 @@ def image_name(name: str) -> str:
     return name if cv2.haveImageWriter(name) else f"{Path(name).stem}.png"
 
 
+def copy_name(source: str) -> str:
+    """The file name of a still image's annotated copy, from the source's path."""
+    return image_name(Path(source).name)
+
+
 @dataclass(frozen=True)
 class EncodedImage:
     """An annotated copy ready to be written, or the encoder's reason for refusing it."""

@@ -177,6 +177,14 @@ def decode_file(name: str | Path, data: bytes, max_pixels: int = MAX_PIXELS, gra
         raise BadInput(f"{name}: {e}") from None
 
 
+def read_gray(path: str | Path, max_pixels: int = MAX_PIXELS, short_side: int = 0,
+              data: bytes | None = None) -> tuple[np.ndarray, int]:
+    """A file (or its bytes, if already read) as grey for reading where nothing is drawn: a large JPEG decoded
+    straight to about `short_side` (`decode_smaller`); the image and its scale."""
+    data = read_bytes(path, max_pixels) if data is None else data
+    return decode_file(path, data, max_pixels, gray=True, short_side=short_side)
+
+
 def read_image(path: str | Path, max_pixels: int = MAX_PIXELS, gray: bool = False) -> np.ndarray:
     """Decode an image file within `max_pixels`; BadInput naming the file and the problem otherwise."""
     return decode_file(path, read_bytes(path, max_pixels), max_pixels, gray)[0]

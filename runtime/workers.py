@@ -35,8 +35,8 @@ import numpy as np
 
 from digit_cnn_edge.common.errors import BadInput
 from digit_cnn_edge.runtime.classifier import DigitClassifier
-from digit_cnn_edge.runtime.copies import EncodedImage, encode_image, image_name
-from digit_cnn_edge.runtime.decode import decode_file, read_bytes, read_image
+from digit_cnn_edge.runtime.copies import EncodedImage, copy_name, encode_image
+from digit_cnn_edge.runtime.decode import read_gray, read_image
 from digit_cnn_edge.runtime.draw import annotate
 from digit_cnn_edge.runtime.reader import DigitReader, Reading
 from digit_cnn_edge.runtime.segment import Params
@@ -101,8 +101,7 @@ class ReadStill:
 
     def run(self, reader: DigitReader) -> Read:
         if self.copy_suffix is None:  # nothing to draw: grey, and a large JPEG decoded straight to the working size
-            data = read_bytes(self.path, self.max_pixels)
-            image, scale = decode_file(self.path, data, self.max_pixels, gray=True, short_side=reader.params.work_side)
+            image, scale = read_gray(self.path, self.max_pixels, reader.params.work_side)
             return Read(reader.read(image, self.mode, scale))
         image = read_image(self.path, self.max_pixels)
         reading = reader.read(image, self.mode)
@@ -138,7 +137,7 @@ def jobs(files: list[Source], mode: str, max_pixels: int, copies: bool, dropped:
     """
     for number, source in enumerate(files):
         if source.kind == "image":
-            suffix = Path(image_name(Path(source.name).name)).suffix if copies else None
+            suffix = Path(copy_name(source.name)).suffix if copies else None
             yield Job(number, source, ReadStill(source.name, mode, max_pixels, suffix))
             continue
         try:
@@ -285,6 +284,10 @@ class Readers:
         return _InProcess(task, self._reader)
 
     def _launch(self) -> None:
+        # Ctrl-C is the command's: the processes started from this thread inherit SIGINT blocked, so one that
+        # arrives before a worker has set it aside (`_start_worker`) cannot kill it half-started.
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         pool = ProcessPoolExecutor(self._workers, mp_context=_context(), initializer=_start_worker,
                                    initargs=(self._spec,))
         self._pool = pool

@@ -7,6 +7,7 @@ installed is skipped, saying which extra, except under CI (env CI set), where
 `.ci/run` installs every extra and a skip would hide a format that broke.
 """
 
+import importlib.util
 import json
 import os
 import re
@@ -161,9 +162,9 @@ def test_placing_an_export_removes_every_earlier_model_file(tmp_path):
 
 @pytest.mark.parametrize("fmt", EDGE)
 def test_a_missing_extra_is_one_line_naming_it(fmt, trained, tmp_path, capsys, monkeypatch):
-    real = edge.importlib.util.find_spec
+    real = importlib.util.find_spec
     absent = edge.EXTRAS[fmt][0]
-    monkeypatch.setattr(edge.importlib.util, "find_spec", lambda name: None if name == absent else real(name))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == absent else real(name))
     code, _, err = invoke(export_command, "cnn-export", [trained, f"--{fmt}", "--out", tmp_path / "out"], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert err.startswith("cnn-export: error: ") and f"pip install 'digit-cnn-edge[{fmt}]'" in err

@@ -73,7 +73,6 @@ def pool_at_once(monkeypatch) -> type[Submissions]:
         done.start()
         return done
 
-    monkeypatch.setattr(workers, "WARM_UP_SECONDS", 0.0)
     monkeypatch.setattr(workers, "ProcessPoolExecutor", ReadyPool)
     monkeypatch.setattr(workers, "in_background", at_once)
     return Submissions

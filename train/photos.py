@@ -11,7 +11,6 @@ the model is not fitted to one renderer.
 """
 
 import multiprocessing
-import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
@@ -42,11 +41,6 @@ def rephotograph(digit: np.ndarray, rng: np.random.Generator, look: Look = LOOK)
     paper = cv2.copyMakeBorder(tile, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=0)
     _, crops = find_digits(photograph(paper, rng, look, channels=1))
     return crops[0] if len(crops) == 1 else None
-
-
-def cores() -> int:
-    """CPU cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _photograph_chunk(task: tuple[np.ndarray, int], seed: np.random.SeedSequence) -> np.ndarray:

@@ -19,6 +19,7 @@ from torch import nn
 from digit_cnn_edge.common.errors import UserError
 from digit_cnn_edge.common.files import atomic_path, writable_dir
 from digit_cnn_edge.common.progress import Log, Progress, no_log, no_progress
+from digit_cnn_edge.runtime.workers import cores
 from digit_cnn_edge.train import checkpoint, data, loop, models, negatives, photos, plots
 
 
@@ -74,8 +75,8 @@ def pick_device(name: str) -> torch.device:
 
 LARGE = 20_000
 """Training sets at least this big (full MNIST) get the large defaults: fewer passes, larger batches."""
-EPOCHS = {"small": 100, "large": 40}
-BATCH_SIZE = {"small": 64, "large": 128}
+EPOCHS = {"small": loop.Config.epochs, "large": 40}
+BATCH_SIZE = {"small": loop.Config.batch_size, "large": 128}
 
 
 def size_of(n_train: int) -> str:
@@ -161,7 +162,7 @@ def train(
     if cfg.photo_share > 0:
         start = time.perf_counter()
         desc = f"photographing {cfg.photo_copies} cop{'ies' if cfg.photo_copies > 1 else 'y'} of each training digit"
-        copies = photos.photo_copies(d.train.images, cfg.photo_copies, options.seed, workers=photos.cores(),
+        copies = photos.photo_copies(d.train.images, cfg.photo_copies, options.seed, workers=cores(),
                                      progress=lambda it, total: progress(it, total, desc))
         photos_t = torch.from_numpy(copies).unsqueeze(2).to(dev)
         photo_seconds = time.perf_counter() - start
@@ -171,7 +172,7 @@ def train(
     if cfg.negatives > 0:
         start = time.perf_counter()
         desc = f"drawing {cfg.negative_count:,} things that are not digits"
-        others = negatives.negative_crops(cfg.negative_count, d.train.images, options.seed, workers=photos.cores(),
+        others = negatives.negative_crops(cfg.negative_count, d.train.images, options.seed, workers=cores(),
                                           progress=lambda it, total: progress(it, total, desc))
         others_t = torch.from_numpy(others).unsqueeze(1).to(dev)
         negative_seconds = time.perf_counter() - start

@@ -103,7 +103,6 @@ def saturate(ink: np.ndarray, level: float) -> np.ndarray:
     counts = np.cumsum(cv2.calcHist([ink], [0], None, [255], [1, 256]).ravel())
     if counts[-1] == 0:
         return ink
-    top = 1 + int(
-        np.searchsorted(counts, level * counts[-1])
-    )  # a histogram's quantile: several times faster than np.quantile
+    # a histogram's quantile: several times faster than np.quantile
+    top = 1 + int(np.searchsorted(counts, level * counts[-1]))
     return cv2.convertScaleAbs(ink, alpha=255.0 / top)
