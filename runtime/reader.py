@@ -1,13 +1,14 @@
 """Read the digits in an image: segment (or take it whole), classify, order."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from digit_cnn_edge.runtime.classifier import DigitClassifier
 from digit_cnn_edge.runtime.preprocess import has_ink, to_gray
-from digit_cnn_edge.runtime.segment import Box, Params, find_digits, reading_lines
-from digit_cnn_edge.runtime.words import words_of
+from digit_cnn_edge.runtime.segment import Box, Params, reading_lines, segment
+from digit_cnn_edge.runtime.words import not_digits
 
 MODES = ("auto", "single", "segment")
 MIN_CONFIDENCE = 0.3
@@ -57,11 +58,11 @@ class DigitReader:
         self.min_confidence = min_confidence
         self.params = params or Params()
 
-    def _digits(self, boxes: list[Box], idx: np.ndarray, probs: np.ndarray) -> list[Digit]:
+    def _digits(self, boxes: list[Box], idx: np.ndarray, probs: np.ndarray, others: Sequence[Box] = ()) -> list[Digit]:
         """Digits read confidently enough and not in a printed word, numbered by line after the others are gone."""
         labels = self.classifier.labels
         top = probs[np.arange(len(idx)), idx]
-        dropped = words_of(boxes, {k for k in range(len(idx)) if top[k] < self.min_confidence}, top.tolist())
+        dropped = not_digits(boxes, top.tolist(), others, self.min_confidence)
         kept = [(int(labels[i]), float(top[k]), box) for k, (i, box) in enumerate(zip(idx, boxes)) if k not in dropped]
         lines = reading_lines([box for _, _, box in kept])
         return [Digit(*kept[i], line=n) for n, line in enumerate(lines) for i in line]
@@ -82,7 +83,7 @@ class DigitReader:
                 return Reading([], mode)
             return Reading(self._digits([(0, 0, w * scale, h * scale)], *self.classifier.classify_images([image])), mode)
         info = self.classifier.info
-        boxes, crops = find_digits(image, self.params, info.box_size, info.input_size, self._confidence)
-        if scale != 1:
-            boxes = [(x * scale, y * scale, bw * scale, bh * scale) for x, y, bw, bh in boxes]
-        return Reading(self._digits(boxes, *self.classifier.predict(crops)), mode)
+        found = segment(image, self.params, info.box_size, info.input_size, self._confidence)
+        boxes, others = ([(x * scale, y * scale, bw * scale, bh * scale) for x, y, bw, bh in b]
+                         for b in (found.boxes, found.others))
+        return Reading(self._digits(boxes, *self.classifier.predict(found.crops), others), mode)

@@ -9,8 +9,14 @@ at least 40% of it, goes whole: "Floor" has its F and its r rejected, so its
 l and o's go with them. In a word with one rejected piece, only the pieces the
 classifier doubts go with it: a number with one unreadable digit keeps the
 digits it reads well. Digits written after a word stand a word space away
-from it, so they are a word of their own.
+from it, so they are a word of their own. The lowercase letters of a word are
+often too small or too thin to be digits and never reach the classifier; the
+segmenter reports them (`Found.others`) and they count as rejected letters,
+so the I of "Invoice" goes with "nvoice" (the pages family of
+`benchmarks/RESULTS-layouts.md`).
 """
+
+from collections.abc import Sequence
 
 from digit_cnn_edge.runtime.segment import Box
 
@@ -49,6 +55,16 @@ def words(boxes: list[Box]) -> list[list[int]]:
             todo.extend(near)
         out.append(sorted(word))
     return out
+
+
+def not_digits(boxes: list[Box], confidence: list[float], others: Sequence[Box], min_confidence: float) -> set[int]:
+    """Indices of the digits found (`boxes`, read at `confidence`) that are not digits: read below
+    `min_confidence`, or letters of a printed word (`words_of`). `others` are the frame's pieces no digit is made
+    of: letters too small or too thin to be digits, which in a word count as its rejected letters ("nvoice"
+    takes the I of "Invoice" with it)."""
+    n = len(boxes)
+    rejected = {k for k in range(n) if confidence[k] < min_confidence} | set(range(n, n + len(others)))
+    return {k for k in words_of([*boxes, *others], rejected, [*confidence, *[0.0] * len(others)]) if k < n}
 
 
 def words_of(boxes: list[Box], rejected: set[int], confidence: list[float]) -> set[int]:

@@ -4,7 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from digit_cnn_edge.runtime.words import words, words_of
+from digit_cnn_edge.runtime.segment import segment
+from digit_cnn_edge.runtime.words import not_digits, words, words_of
 from digit_cnn_edge.train.synth import iou, photograph
 from tests.drawing import ink_tile, matched
 
@@ -99,3 +100,30 @@ def test_a_word_goes_whole_with_two_rejected_letters_and_a_number_keeps_its_othe
     assert words_of(room + number, {3}, sure) == {3}  # one rejected letter is not evidence enough for sure pieces ...
     assert words_of(room + number, {3}, [0.9, 0.5, 0.9, 0.2, 0.9, 0.9, 0.9]) == {1, 3}  # ... but takes a doubtful one
     assert words_of(room + number, set(), sure) == set()
+
+
+def test_the_segmenter_reports_the_pieces_that_are_no_digit(digits):
+    """Letters too small for a digit come back as `others` (the word rule's evidence); digits do not, and
+    neither does a piece the frame's edge cuts off, whose shape nobody knows."""
+    images, _ = digits
+    ink = np.zeros((480, 640), np.float32)
+    for x in range(200, 320, 15):  # a row of eight small letters, under `Params.min_height` tall
+        cv2.circle(ink, (x, 100), 3, 1.0, 2)
+    cut = ink_tile(images[3], 70)[:, -20:]  # a digit cut by the left edge
+    ink[300 : 300 + cut.shape[0], : cut.shape[1]] = cut
+    tile = ink_tile(images[5], 70)
+    ink[300 : 300 + tile.shape[0], 300 : 300 + tile.shape[1]] = tile
+    found = segment(photograph(ink, np.random.default_rng(0)))
+    assert matched(found.boxes, [(300, 300, tile.shape[1], tile.shape[0])]) == 1 and len(found.boxes) == 1
+    assert sum(90 <= y <= 100 and 190 <= x <= 320 for x, y, _, _ in found.others) == 8  # the letters
+    assert all(x > 10 for x, _, _, _ in found.others)  # not the cut-off digit
+
+
+def test_a_letter_before_letters_too_small_for_digits_goes_with_them():
+    """The I of "Invoice" read as a 1: its neighbours on the line are pieces too small to be digits (`others`)."""
+    i_box, letters = (100, 100, 6, 20), [(109, 108, 10, 12), (121, 108, 9, 12), (132, 108, 10, 12)]  # I, n, v, o
+    number = [(200, 95, 14, 30), (220, 96, 16, 29)]  # a word space and more to the right
+    sure = [0.9, 0.9, 0.9]
+    assert not_digits([i_box, *number], sure, letters, 0.3) == {0}
+    assert not_digits([i_box, *number], sure, [], 0.3) == set()  # alone, a confident 1 is a digit
+    assert not_digits([i_box, *number], sure, letters[:1], 0.3) == set()  # one small piece is not a word

@@ -30,7 +30,8 @@
    (two stacked digits whose strokes touch) is cut at its thinnest middle
    row when the classifier doubts the whole and reads both halves better.
 4. `is_digit` (`find.py`) drops what is not digit-shaped: specks, long lines, anything
-   touching the frame's edge.
+   touching the frame's edge. What it drops, short of the edge, `segment` reports
+   as `others`: the small letters that show a word (`runtime/words.py`).
 5. `frame_piece` (`ink.py`): each digit is cut from the ink map (other pieces masked
    out, ink under the weak level subtracted), its strokes brought to full
    strength the way MNIST's are, and framed like MNIST for the classifier.
@@ -38,11 +39,11 @@
    overlap with their left neighbour (slant and mixed heights stay on one
    line), lines top to bottom.
 
-`find_digits` (`find.py`) runs them in order; `params.py` holds the knobs they share.
+`segment` (`find.py`) runs them in order (`find_digits`: its digits only); `params.py` holds the knobs they share.
 """
 
-from digit_cnn_edge.runtime.segment.find import find_digits
+from digit_cnn_edge.runtime.segment.find import Found, find_digits, segment
 from digit_cnn_edge.runtime.segment.lines import reading_lines, reading_order
 from digit_cnn_edge.runtime.segment.params import Box, Params
 
-__all__ = ["Box", "Params", "find_digits", "reading_lines", "reading_order"]
+__all__ = ["Box", "Found", "Params", "find_digits", "reading_lines", "reading_order", "segment"]

@@ -1,5 +1,7 @@
 """The segmenter's steps in order: from a frame to the boxes and MNIST-framed crops of its digits."""
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -14,13 +16,26 @@ from digit_cnn_edge.runtime.segment.rules import clear_structure
 
 def is_digit(blob: Blob, ink_pixels: int, shape: tuple[int, int], p: Params) -> bool:
     """Digit-shaped: not a speck, a long line or a scratch, and not cut off by the frame's edge."""
-    x, y, w, h = blob.box
-    H, W = shape
-    if h < p.min_height or h > p.max_height_frac * H or w > p.max_aspect * h:
-        return False
-    if x <= p.border or y <= p.border or x + w >= W - p.border or y + h >= H - p.border:
+    _, _, w, h = blob.box
+    if h < p.min_height or h > p.max_height_frac * shape[0] or w > p.max_aspect * h or cut_off(blob.box, shape, p):
         return False
     return ink_pixels >= p.min_fill * w * h
+
+
+def cut_off(box: Box, shape: tuple[int, int], p: Params) -> bool:
+    """Touching the frame's edge: whatever it is, part of it is outside."""
+    x, y, w, h = box
+    H, W = shape
+    return x <= p.border or y <= p.border or x + w >= W - p.border or y + h >= H - p.border
+
+
+@dataclass(frozen=True)
+class Found:
+    """What the segmenter found in a frame, in frame pixels."""
+
+    boxes: list[Box]  # the digits, in reading order
+    crops: np.ndarray  # their MNIST-framed crops, float32 [N, size, size]
+    others: list[Box]  # pieces no digit is made of (letters too small or thin for one, marks, specks), not cut off
 
 
 def find_digits(
@@ -30,7 +45,19 @@ def find_digits(
     input_size: int = INPUT_SIZE,
     judge: Judge | None = None,
 ) -> tuple[list[Box], np.ndarray]:
-    """Boxes of the digits (frame pixels) in reading order, and their MNIST-framed crops float32 [N, size, size].
+    """Boxes of the digits (frame pixels) in reading order, and their MNIST-framed crops float32 [N, size, size]."""
+    found = segment(image, p, box_size, input_size, judge)
+    return found.boxes, found.crops
+
+
+def segment(
+    image: np.ndarray,
+    p: Params | None = None,
+    box_size: int = BOX_SIZE,
+    input_size: int = INPUT_SIZE,
+    judge: Judge | None = None,
+) -> Found:
+    """The digits of a frame, and the other pieces beside them (the word rule's evidence: `runtime/words.py`).
 
     `judge` (the classifier's confidence) settles which fragments join a digit;
     see `group_pieces`.
@@ -62,12 +89,14 @@ def find_digits(
     blobs = group_pieces(boxes, crop, p, judge)
     if judge is not None:
         blobs = split_touching(blobs, contours, crop, judge, p)
-    blobs = [b for b in blobs if is_digit(b, _ink_pixels(binary, b.box), gray.shape, p)]
+    digit = [is_digit(b, _ink_pixels(binary, b.box), gray.shape, p) for b in blobs]
+    others = [_to_frame(b.box, scale) for b, d in zip(blobs, digit) if not d and not cut_off(b.box, gray.shape, p)]
+    blobs = [b for b, d in zip(blobs, digit) if d]
     blobs = [blobs[i] for i in reading_order([b.box for b in blobs])]
     crops = np.zeros((len(blobs), input_size, input_size), np.float32)
     for k, blob in enumerate(blobs):
         crops[k] = crop(blob.members)
-    return [_to_frame(b.box, scale) for b in blobs], crops
+    return Found([_to_frame(b.box, scale) for b in blobs], crops, others)
 
 
 def _to_frame(box: Box, scale: float) -> Box:
