@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digit_cnn_edge.runtime.segment import find_digits
+from digit_cnn_edge.runtime.segment import segment
 from digit_cnn_edge.train import data
 from digit_cnn_edge.train.loop import Config
 from digit_cnn_edge.train.synth import Score, render_scene, score_frame
@@ -56,10 +56,10 @@ def read_scenes(model, digits: np.ndarray, labels: np.ndarray, n: int, seed: int
     model.eval()
     for _ in range(n):
         scene = render_scene(digits, labels, rng)
-        boxes, crops = find_digits(scene.image)
+        found = segment(scene.image)
         with torch.no_grad():
-            pred = model(torch.from_numpy(crops).unsqueeze(1)).argmax(1).tolist() if len(crops) else []
-        score_frame(score, scene, boxes, pred)
+            pred = model(torch.from_numpy(found.crops).unsqueeze(1)).argmax(1).tolist() if len(found.crops) else []
+        score_frame(score, scene, found.boxes, pred)
     return score
 
 

@@ -84,6 +84,10 @@ class DigitReader:
             return Reading(self._digits([(0, 0, w * scale, h * scale)], *self.classifier.classify_images([image])), mode)
         info = self.classifier.info
         found = segment(image, self.params, info.box_size, info.input_size, self._confidence)
-        boxes, others = ([(x * scale, y * scale, bw * scale, bh * scale) for x, y, bw, bh in b]
-                         for b in (found.boxes, found.others))
-        return Reading(self._digits(boxes, *self.classifier.predict(found.crops), others), mode)
+        digits = self._digits(_scaled(found.boxes, scale), *self.classifier.predict(found.crops),
+                              _scaled(found.others, scale))
+        return Reading(digits, mode)
+
+
+def _scaled(boxes: list[Box], scale: int) -> list[Box]:
+    return [(x * scale, y * scale, w * scale, h * scale) for x, y, w, h in boxes]

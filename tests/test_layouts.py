@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from digit_cnn_edge.runtime import DigitClassifier, DigitReader
-from digit_cnn_edge.runtime.segment import Params, find_digits
+from digit_cnn_edge.runtime.segment import Params, segment
 from digit_cnn_edge.train.synth import iou
 from tests.drawing import compose, in_a_row, matched
 
@@ -21,7 +21,7 @@ def test_a_digit_written_above_another_is_two_digits_on_two_lines(reader, digits
     images, _ = digits
     for top, bottom in [(4, 9), (0, 1), (7, 3)]:
         image, truth = compose(images[[top, bottom]], [(300, 80, 90), (300, 80 + 90 + 18, 90)])
-        boxes, _ = find_digits(image)
+        boxes = segment(image).boxes
         assert len(boxes) == 2 and matched(boxes, truth) == 2
         reading = reader.read(image)
         assert [d.line for d in reading.digits] == [0, 1]
@@ -57,7 +57,7 @@ def test_a_1280x720_frame_with_300_px_digits(reader, digits):
     images, _ = digits
     trio = images[[2, 5, 8]]
     image, truth = compose(trio, in_a_row(trio, 80, 200, [300, 130, 280], 40), size=(1280, 720))
-    boxes, _ = find_digits(image)
+    boxes = segment(image).boxes
     assert len(boxes) == 3 and matched(boxes, truth) == 3
     assert len(reader.read(image).digits) == 3
 
@@ -86,7 +86,7 @@ def test_two_stacked_digits_that_touch_are_cut_apart(digits):
     for top, bottom, overlap in [(0, 1, 4), (0, 1, 12), (7, 3, 4)]:
         pair = [(250, 80, 90), (250, 80 + 90 - overlap, 90)]  # the bottom digit's ink starts inside the top one's box
         image, truth = compose(images[[top, bottom, 1, 5]], pair + in_a_row(images[[1, 5]], 400, 120, [90, 90], 40))
-        assert len(find_digits(image, Params(split=99.0))[0]) == 3  # they touch: one piece without the cut
+        assert len(segment(image, Params(split=99.0)).boxes) == 3  # they touch: one piece without the cut
         reading = shipped.read(image)
         assert len(reading.digits) == 4 and matched([d.box for d in reading.digits], truth) == 4
         assert [d.line for d in reading.digits if d.box[0] < 400] == [0, 1]

@@ -10,7 +10,7 @@ from onnx import TensorProto, helper
 
 from digit_cnn_edge.runtime import DigitClassifier, DigitReader, ModelError
 from digit_cnn_edge.runtime.cli import run_command
-from digit_cnn_edge.runtime.segment import find_digits
+from digit_cnn_edge.runtime.segment import segment
 from digit_cnn_edge.train.synth import Score, score_frame
 from tests.conftest import invoke
 
@@ -38,9 +38,9 @@ def inputs(tmp_path_factory, sample, scenes):
 def test_detection_on_rendered_scenes(scenes):
     score = Score()
     for s in scenes:
-        boxes, crops = find_digits(s.image)
-        assert crops.shape == (len(boxes), 28, 28)
-        score_frame(score, s, boxes, [-1] * len(boxes))
+        found = segment(s.image)
+        assert found.crops.shape == (len(found.boxes), 28, 28)
+        score_frame(score, s, found.boxes, [-1] * len(found.boxes))
     assert score.recall >= 0.97 and score.precision >= 0.97
 
 
@@ -55,7 +55,7 @@ def test_reading_scenes_end_to_end(reader, scenes):
 
 def test_light_ink_on_dark_paper_is_found(scenes):
     s = scenes[1]
-    boxes, _ = find_digits(255 - s.image)
+    boxes = segment(255 - s.image).boxes
     score = Score()
     score_frame(score, s, boxes, [-1] * len(boxes))
     assert score.recall == 1.0 and score.precision == 1.0
@@ -68,7 +68,7 @@ def test_blank_paper_specks_and_lines_are_not_digits():
         cv2.circle(page, (int(rng.integers(20, 620)), int(rng.integers(20, 460))), 2, 40, -1)
     cv2.line(page, (50, 400), (590, 405), 30, 3)
     cv2.rectangle(page, (0, 0), (639, 479), 20, 6)
-    boxes, _ = find_digits(page)
+    boxes = segment(page).boxes
     assert boxes == []
 
 

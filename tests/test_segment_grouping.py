@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from digit_cnn_edge.runtime.segment import Params, find_digits
+from digit_cnn_edge.runtime.segment import Params, segment
 from digit_cnn_edge.runtime.segment.grouping import candidates, group_pieces
 
 
@@ -12,7 +12,7 @@ def test_broken_strokes_merge_into_one_digit():
     page = np.full((200, 200), 220, np.uint8)
     cv2.line(page, (80, 40), (130, 40), 20, 5)  # the top bar of a 7 ...
     cv2.line(page, (128, 50), (95, 150), 20, 5)  # ... and its stem, with a gap between
-    boxes, _ = find_digits(page)
+    boxes = segment(page).boxes
     assert len(boxes) == 1
 
 
@@ -26,7 +26,7 @@ def test_a_small_fragment_beside_a_digit_joins_it_but_a_neighbouring_digit_does_
     page[40 : 40 + h, 200 : 200 + w] = np.maximum(page[40 : 40 + h, 200 : 200 + w], digit)
     x, y, bw, _ = cv2.boundingRect((page[:, :180] > 0.25).astype(np.uint8))
     cv2.rectangle(page, (x + bw + 8, y + 10), (x + bw + 13, y + 26), 1.0, -1)  # a 17 px fragment 8 px from the first
-    boxes, _ = find_digits((230 - 200 * page).astype(np.uint8))
+    boxes = segment((230 - 200 * page).astype(np.uint8)).boxes
     assert len(boxes) == 2
     assert boxes[0][0] + boxes[0][2] >= x + bw + 13  # the fragment is part of the first digit's box
 

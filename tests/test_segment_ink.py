@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 
 from digit_cnn_edge.runtime.preprocess import frame_digit
-from digit_cnn_edge.runtime.segment import Params, find_digits
+from digit_cnn_edge.runtime.segment import Params, segment
 from digit_cnn_edge.runtime.segment.ink import binarize, ink_map, pieces, saturate
 from digit_cnn_edge.train.synth import photograph, place
 
@@ -35,7 +35,7 @@ def test_crops_of_photographed_digits_look_like_the_mnist_digit(sample):
             ink = np.zeros((480, 640), np.float32)
             tile = place(digit, height, 0.0)
             ink[100 : 100 + tile.shape[0], 200 : 200 + tile.shape[1]] = tile
-            _, crops = find_digits(photograph(ink, rng))
+            crops = segment(photograph(ink, rng)).crops
             assert len(crops) == 1
             strokes = crops[0][crops[0] > 0.05]
             assert (strokes >= 0.9).mean() > 0.1

@@ -24,7 +24,7 @@ well as one that did not, and it kept fewer of a page's letters
 (benchmarks/RESULTS-levers.md).
 
 Each piece is drawn at 24-140 px, photographed like the digits
-(`photos.LOOK`) and cut out by `runtime.segment.find_digits`, so the
+(`photos.LOOK`) and cut out by `runtime.segment.segment`, so the
 classifier sees what the runtime would give it.
 """
 
@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 
 from digit_cnn_edge.runtime.convention import INPUT_SIZE
-from digit_cnn_edge.runtime.segment import find_digits
+from digit_cnn_edge.runtime.segment import segment
 from digit_cnn_edge.train.photos import HEIGHTS, LOOK, in_chunks
 from digit_cnn_edge.train.synth import photograph
 
@@ -184,7 +184,7 @@ def cut_out(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     tile = place_ink(ink, height, float(rng.uniform(-8, 8)))
     margin = int(rng.integers(24, 64))
     paper = cv2.copyMakeBorder(tile, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=0)
-    return find_digits(photograph(paper, rng, LOOK, channels=1))[1]
+    return segment(photograph(paper, rng, LOOK, channels=1)).crops
 
 
 def _negatives_chunk(task: tuple[int, int, np.ndarray], seed: np.random.SeedSequence) -> np.ndarray:

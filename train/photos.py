@@ -2,7 +2,7 @@
 
 The runtime never sees an MNIST digit. It sees a crop that went through a
 camera (blur, sensor noise, JPEG, uneven light) and then through
-`runtime.segment.find_digits` (ink map, halo subtraction, MNIST framing):
+`runtime.segment.segment` (ink map, halo subtraction, MNIST framing):
 softer, slightly thinner strokes with uneven ink. Training on a share of such
 copies teaches the classifier that look; cross-validation on the offline
 sample measured it on photo-like scenes (benchmarks/RESULTS-crossval.md). The
@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from digit_cnn_edge.runtime.convention import INPUT_SIZE
-from digit_cnn_edge.runtime.segment import find_digits
+from digit_cnn_edge.runtime.segment import segment
 from digit_cnn_edge.train.synth import Look, photograph, place
 
 LOOK = Look(paper=(150, 245), pen=(10, 100), shade=0.35, noise=(1, 9), blur=1.5, jpeg=(35, 95))
@@ -39,7 +39,7 @@ def rephotograph(digit: np.ndarray, rng: np.random.Generator, look: Look = LOOK)
     tile = place(digit, height, float(rng.uniform(-MAX_ANGLE, MAX_ANGLE)))
     margin = int(rng.integers(24, 64))
     paper = cv2.copyMakeBorder(tile, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=0)
-    _, crops = find_digits(photograph(paper, rng, look, channels=1))
+    crops = segment(photograph(paper, rng, look, channels=1)).crops
     return crops[0] if len(crops) == 1 else None
 
 

@@ -39,11 +39,11 @@
    overlap with their left neighbour (slant and mixed heights stay on one
    line), lines top to bottom.
 
-`segment` (`find.py`) runs them in order (`find_digits`: its digits only); `params.py` holds the knobs they share.
+`segment` (`find.py`) runs them in order; `params.py` holds the knobs they share.
 """
 
-from digit_cnn_edge.runtime.segment.find import Found, find_digits, segment
+from digit_cnn_edge.runtime.segment.find import Found, segment
 from digit_cnn_edge.runtime.segment.lines import reading_lines, reading_order
 from digit_cnn_edge.runtime.segment.params import Box, Params
 
-__all__ = ["Box", "Found", "Params", "find_digits", "reading_lines", "reading_order", "segment"]
+__all__ = ["Box", "Found", "Params", "reading_lines", "reading_order", "segment"]

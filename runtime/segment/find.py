@@ -38,18 +38,6 @@ class Found:
     others: list[Box]  # pieces no digit is made of (letters too small or thin for one, marks, specks), not cut off
 
 
-def find_digits(
-    image: np.ndarray,
-    p: Params | None = None,
-    box_size: int = BOX_SIZE,
-    input_size: int = INPUT_SIZE,
-    judge: Judge | None = None,
-) -> tuple[list[Box], np.ndarray]:
-    """Boxes of the digits (frame pixels) in reading order, and their MNIST-framed crops float32 [N, size, size]."""
-    found = segment(image, p, box_size, input_size, judge)
-    return found.boxes, found.crops
-
-
 def segment(
     image: np.ndarray,
     p: Params | None = None,
