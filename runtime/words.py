@@ -4,19 +4,24 @@ Some printed letters are digit shapes (the o and the B of "Box" read as 0 and
 8), and alone no classifier can tell them from the digit they imitate. In a
 word they are never alone: their neighbours on the line, as tall as they are
 and about as close, are letters the classifier does reject. So pieces are
-chained into words by such gaps, and a word with two rejected pieces or more,
-at least 40% of it, goes whole: "Floor" has its F and its r rejected, so its
-l and o's go with them. In a word with one rejected piece, only the pieces the
-classifier doubts go with it: a number with one unreadable digit keeps the
-digits it reads well. Digits written after a word stand a word space away
-from it, so they are a word of their own. The lowercase letters of a word are
-often too small or too thin to be digits and never reach the classifier; the
-segmenter reports them (`Found.others`) and they count as rejected letters,
-so the I of "Invoice" goes with "nvoice" (the pages family of
-`benchmarks/RESULTS-layouts.md`).
+chained into words by such gaps, and a word goes whole when two of its pieces
+or more, at least 40% of it, are rejected ("Floor" has its F and its r
+rejected, so its l and o's go with them), or when it has a rejected piece and
+more than half of it is rejected or doubtful ("Box": B rejected, x doubtful).
+In a word with one rejected piece, only the pieces the classifier doubts go
+with it, and those smaller than the frame's handwriting: a printed label is
+smaller than the digits written beside it (the Y of "Year" reads as an 8 with
+"ear" rejected), while a number with one unreadable digit keeps the digits it
+reads well, which are as tall as the frame's others. Digits written after a
+word stand a word space away from it, so they are a word of their own. The
+lowercase letters of a word are often too small or too thin to be digits and
+never reach the classifier; the segmenter reports them (`Found.others`) and
+they count as rejected letters, so the I of "Invoice" goes with "nvoice" (the
+pages family of `benchmarks/RESULTS-layouts.md`).
 """
 
 from collections.abc import Sequence
+from statistics import median
 
 from digit_cnn_edge.runtime.segment import Box
 
@@ -28,8 +33,15 @@ HEIGHT_RATIO = 2.2
 """... and neither is more than this many times as tall as the other (a capital beside a small letter is 1.5x)."""
 WORD_REJECTED = (2, 0.4)
 """A word goes whole when at least this many of its pieces, and this share of them, are rejected."""
+WORD_DOUBTED = 0.5
+"""... or when it has a rejected piece and more than this share of it (two pieces at least) is rejected or doubtful."""
 DOUBT = 0.6
-"""A piece read below this top probability goes with any rejected piece of its word."""
+"""A piece read below this top probability is doubtful: it goes with any rejected piece of its word."""
+LETTER_HEIGHT = 0.65
+"""So does a piece under this share of the frame's digit height (`digit_height`)."""
+SURE = 0.9
+"""The frame's digit height is the median height of the pieces read at this top probability or more, in words
+without a rejected piece; with fewer than two such pieces, no piece is small."""
 
 
 def in_one_word(a: Box, b: Box) -> bool:
@@ -68,14 +80,23 @@ def not_digits(boxes: list[Box], confidence: list[float], others: Sequence[Box],
 
 
 def words_of(boxes: list[Box], rejected: set[int], confidence: list[float]) -> set[int]:
-    """Indices of the pieces that are rejected, in a word enough of whose pieces are (`WORD_REJECTED`), or
-    doubtful (read below `DOUBT`) in a word with a rejected piece."""
+    """Indices of the pieces that are rejected, in a word enough of whose pieces are rejected (`WORD_REJECTED`) or
+    rejected and doubtful (`WORD_DOUBTED`), or doubtful or small (`LETTER_HEIGHT`) in a word with a rejected piece."""
     count, share = WORD_REJECTED
+    groups = words(boxes)
+    small = LETTER_HEIGHT * digit_height(boxes, groups, rejected, confidence)
     out = set(rejected)
-    for word in words(boxes):
+    for word in groups:
         bad = sum(i in rejected for i in word)
-        if bad >= count and bad >= share * len(word):
+        doubted = bad + sum(i not in rejected and confidence[i] < DOUBT for i in word)
+        if (bad >= count and bad >= share * len(word)) or (bad and doubted >= 2 and doubted > WORD_DOUBTED * len(word)):
             out.update(word)
         elif bad:
-            out.update(i for i in word if confidence[i] < DOUBT)
+            out.update(i for i in word if confidence[i] < DOUBT or boxes[i][3] < small)
     return out
+
+
+def digit_height(boxes: list[Box], groups: list[list[int]], rejected: set[int], confidence: list[float]) -> float:
+    """The frame's digit height (`SURE`); 0 when it has fewer than two sure pieces."""
+    sure = [boxes[i][3] for word in groups if rejected.isdisjoint(word) for i in word if confidence[i] >= SURE]
+    return median(sure) if len(sure) >= 2 else 0.0

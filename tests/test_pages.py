@@ -97,9 +97,24 @@ def test_a_word_goes_whole_with_two_rejected_letters_and_a_number_keeps_its_othe
     assert words(room + number) == [[0, 1, 2, 3], [4, 5, 6]]
     assert words_of(room + number, {0, 3}, sure) == {0, 1, 2, 3}  # R and m rejected: the o's go with them
     assert words_of(room + number, {0, 3, 5}, sure) == {0, 1, 2, 3, 5}  # one unreadable digit of three takes no other
-    assert words_of(room + number, {3}, sure) == {3}  # one rejected letter is not evidence enough for sure pieces ...
-    assert words_of(room + number, {3}, [0.9, 0.5, 0.9, 0.2, 0.9, 0.9, 0.9]) == {1, 3}  # ... but takes a doubtful one
+    assert words_of(room, {3}, sure[:4]) == {3}  # one rejected letter is not evidence enough for sure pieces ...
+    assert words_of(room, {3}, [0.9, 0.5, 0.9, 0.2]) == {1, 3}  # ... but takes a doubtful one
+    assert words_of(room + number, {3}, sure) == {1, 2, 3}  # ... and those smaller than the frame's digits (R is not)
     assert words_of(room + number, set(), sure) == set()
+
+
+def test_a_word_with_a_rejected_and_a_doubtful_letter_goes_whole_a_longer_number_does_not():
+    box = [(100, 100, 20, 30), (123, 108, 18, 22), (144, 108, 18, 22)]  # B, o, x
+    assert words_of(box, {0}, [0.1, 0.95, 0.5]) == {0, 1, 2}  # B rejected and x doubtful: two of three
+    number = [(240, 90, 30, 45), (274, 92, 30, 44), (308, 91, 30, 45), (342, 90, 30, 45)]
+    assert words_of(number, {0}, [0.1, 0.5, 0.9, 0.9]) == {0, 1}  # two of four: the sure digits stay
+
+
+def test_a_letter_smaller_than_the_frames_digits_goes_with_a_rejected_letter_of_its_word():
+    """The Y of "Year" read as a sure 8 beside "ear", rejected: a printed label is smaller than the handwriting."""
+    year, sure = [(100, 100, 24, 36), (126, 112, 40, 24)], [0.9, 0.1, 0.95, 0.95]
+    assert words_of([*year, (240, 90, 30, 60), (274, 92, 30, 58)], {1}, sure) == {0, 1}  # digits 59 px tall
+    assert words_of([*year, (240, 90, 30, 40), (274, 92, 30, 38)], {1}, sure) == {1}  # 39 px: Y is their size
 
 
 def test_the_segmenter_reports_the_pieces_that_are_no_digit(digits):
