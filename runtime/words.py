@@ -41,7 +41,7 @@ LETTER_HEIGHT = 0.65
 """So does a piece under this share of the frame's digit height (`digit_height`)."""
 SURE = 0.9
 """The frame's digit height is the median height of the pieces read at this top probability or more, in words
-without a rejected piece; with fewer than two such pieces, no piece is small."""
+without a rejected piece; in a frame with none, no piece is small."""
 
 
 def in_one_word(a: Box, b: Box) -> bool:
@@ -97,6 +97,6 @@ def words_of(boxes: list[Box], rejected: set[int], confidence: list[float]) -> s
 
 
 def digit_height(boxes: list[Box], groups: list[list[int]], rejected: set[int], confidence: list[float]) -> float:
-    """The frame's digit height (`SURE`); 0 when it has fewer than two sure pieces."""
+    """The frame's digit height (`SURE`); 0 when it has no sure piece."""
     sure = [boxes[i][3] for word in groups if rejected.isdisjoint(word) for i in word if confidence[i] >= SURE]
-    return median(sure) if len(sure) >= 2 else 0.0
+    return median(sure) if sure else 0.0
