@@ -115,6 +115,7 @@ def test_a_letter_smaller_than_the_frames_digits_goes_with_a_rejected_letter_of_
     year, sure = [(100, 100, 24, 36), (126, 112, 40, 24)], [0.9, 0.1, 0.95, 0.95]
     assert words_of([*year, (240, 90, 30, 60), (274, 92, 30, 58)], {1}, sure) == {0, 1}  # digits 59 px tall
     assert words_of([*year, (240, 90, 30, 40), (274, 92, 30, 38)], {1}, sure) == {1}  # 39 px: Y is their size
+    assert words_of([*year, (240, 90, 30, 60)], {1}, sure[:3]) == {0, 1}  # one sure digit is the frame's measure
 
 
 def test_the_segmenter_reports_the_pieces_that_are_no_digit(digits):
