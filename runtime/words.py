@@ -8,8 +8,8 @@ chained into words by such gaps, and a word goes whole when two of its pieces
 or more, at least 40% of it, are rejected ("Floor" has its F and its r
 rejected, so its l and o's go with them), or when it has a rejected piece and
 more than half of it is rejected or doubtful ("Box": B rejected, x doubtful).
-In a word with one rejected piece, only the pieces the classifier doubts go
-with it, and those smaller than the frame's handwriting: a printed label is
+Otherwise only the pieces the classifier doubts go with a rejected piece of
+their word, and those smaller than the frame's handwriting: a printed label is
 smaller than the digits written beside it (the Y of "Year" reads as an 8 with
 "ear" rejected), while a number with one unreadable digit keeps the digits it
 reads well, which are as tall as the frame's others. Digits written after a
