@@ -70,6 +70,27 @@ def test_a_digit_in_a_printed_box_gets_the_digits_box(reader, digits):
     assert right >= 18  # of 20
 
 
+def test_digits_in_boxes_that_touch_are_read_and_the_sides_between_the_boxes_are_not(reader, digits):
+    """A row of boxes sharing their sides is one piece: its frame is one box, the sides between are cleared too."""
+    images, labels = digits
+    right = 0
+    for k in range(0, 20, 4):
+        ink, truth, (left, top, cell, height) = np.zeros((480, 640), np.float32), [], (120, 200, 80, 100)
+        for n, digit in enumerate(images[k : k + 4]):
+            tile = ink_tile(digit, 64)
+            th, tw = tile.shape
+            x, y = left + n * cell + (cell - tw) // 2, top + (height - th) // 2
+            np.maximum(ink[y : y + th, x : x + tw], tile, out=ink[y : y + th, x : x + tw])
+            truth.append((x, y, tw, th))
+        cv2.rectangle(ink, (left, top), (left + 4 * cell, top + height), 1.0, 2)
+        for n in range(1, 4):
+            cv2.line(ink, (left + n * cell, top), (left + n * cell, top + height), 1.0, 2)
+        found = reader.read(photograph(ink, np.random.default_rng(k))).digits
+        assert len(found) == 4 and matched([d.box for d in found], truth) == 4
+        right += sum(d.label == label for d, label in zip(found, labels[k : k + 4]))
+    assert right >= 18  # of 20
+
+
 def test_a_digit_on_a_ruled_line_is_read(reader, digits):
     images, labels = digits
     right = 0

@@ -37,6 +37,7 @@ class Params:
     rule_thickness: int = 6  # ... if at most this thick (a pen stroke that long is thicker)
     box_cover: float = 0.9  # a piece with ink along this share of three of its sides or four is a printed box
     box_margin: int = 2  # px cleared inside a box's sides beyond the line measured (tune pages: fewer false 1s)
+    box_row: float = 1.5  # a box this many times as wide as tall inside is a row of boxes that touch
 
 
 @dataclass

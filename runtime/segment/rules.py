@@ -7,8 +7,9 @@ straight and thin, where pen strokes are curved and, at any length a rule
 has, thicker. So in a piece longer than `p.rule_length` of the frame the
 straight runs at least that long and at most `p.rule_thickness` thick are
 cleared, except where a stroke crosses them (ink right on both sides of the
-rule); of a piece framed like a box, the lines along its sides; and the
-frame's pieces are found again.
+rule); of a piece framed like a box, the lines along its sides, and in a
+row of boxes that touch, the sides between them; and the frame's pieces are
+found again.
 """
 
 import cv2
@@ -77,6 +78,25 @@ def frame_sides(mask: np.ndarray, p: Params) -> tuple[int, int, int, int]:
     return top, bottom, left, right
 
 
+def dividers(inside: np.ndarray, p: Params) -> np.ndarray:
+    """Columns of a row of boxes' inside that are the sides between boxes that touch (bool, one per column).
+
+    Boxes that touch are one piece, whose frame `frame_sides` finds; the sides
+    between them are lines inked along nearly the whole height inside that frame,
+    at most two rule thicknesses wide (two sides side by side), cleared with
+    `box_margin` beside them. A digit in a box stands clear of its top and bottom.
+    """
+    out = np.zeros(inside.shape[1], bool)
+    if inside.shape[0] < p.min_height:
+        return out
+    full = np.concatenate(([0], (inside.mean(0) >= p.box_cover).astype(np.int8), [0]))
+    edges = np.flatnonzero(np.diff(full))
+    for start, end in zip(edges[::2], edges[1::2]):
+        if end - start <= 2 * p.rule_thickness:
+            out[max(0, start - p.box_margin) : end + p.box_margin] = True
+    return out
+
+
 def boxy(contour: np.ndarray, box: Box, p: Params) -> bool:
     """A cheap first look: big enough for a printed box, and its convex hull fills its bounding box as a box's does.
 
@@ -112,6 +132,9 @@ def clear_structure(
         top, bottom, left, right = (side + p.box_margin if side else 0 for side in frame_sides(mask, p))
         for side in (gone[:top], gone[h - bottom :], gone[:, :left], gone[:, w - right :]):
             side[:] = 1  # a box's outline: the lines along its sides, and whatever touches them from inside
+        if top and bottom and left and right and w - left - right >= p.box_row * (h - top - bottom):
+            inside = gone[top : h - bottom, left : w - right]
+            inside[:, dividers(mask[top : h - bottom, left : w - right], p)] = 1
         gone &= mask
         if gone.any():
             binary[y : y + h, x : x + w][gone > 0] = 0
