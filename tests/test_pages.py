@@ -33,9 +33,10 @@ def printed(text: str, height: int) -> np.ndarray:
 
 
 def page_with(digits: np.ndarray, heights: list[int], y: int, rules: list[int] = (), boxes: bool = False,
-              word: str | None = None, seed: int = 0) -> tuple[np.ndarray, list[tuple[int, int, int, int]], list]:
-    """A 640x480 photo: digits in a row whose ink ends at `y`, each in a printed box if asked, on ruled lines,
-    after a printed word; the photo, the digits' ink boxes and the printed boxes."""
+              word: str | None = None, seed: int = 0, dashed: bool = False) -> tuple[np.ndarray, list[tuple[int, int, int, int]], list]:
+    """A 640x480 photo: digits in a row whose ink ends at `y`, each in a printed box if asked, on ruled lines
+    (in dashes, as a faint rule binarizes, if asked), after a printed word; the photo, the digits' ink boxes
+    and the printed boxes."""
     ink = np.zeros((480, 640), np.float32)
     x, truth, frames = 40, [], []
     if word:
@@ -53,7 +54,8 @@ def page_with(digits: np.ndarray, heights: list[int], y: int, rules: list[int] =
             frames.append(frame)
         x += tw + (40 if boxes else 25)
     for r in rules:
-        cv2.line(ink, (0, r), (639, r), 0.6, 2)
+        for start in range(0, 640, 36) if dashed else (0,):
+            cv2.line(ink, (start, r), (start + 23 if dashed else 639, r), 0.6, 2)
     return photograph(ink, np.random.default_rng(seed)), truth, frames
 
 
@@ -97,6 +99,19 @@ def test_a_digit_on_a_ruled_line_is_read(reader, digits):
     for k in range(0, 20, 4):
         rules = list(range(60, 480, 55))  # the digits stand on the rule at 335 and cross the one at 280
         image, truth, _ = page_with(images[k : k + 4], [70, 90, 60, 80], 336, rules=rules, seed=k)
+        found = reader.read(image).digits
+        assert len(found) == 4 and matched([d.box for d in found], truth) == 4
+        right += sum(d.label == label for d, label in zip(found, labels[k : k + 4]))
+    assert right >= 18  # of 20
+
+
+def test_digits_on_a_rule_in_dashes_are_read(reader, digits):
+    """A faint rule binarizes in dashes, none a rule's length; one under the gap between two digits joins them."""
+    images, labels = digits
+    right = 0
+    for k in range(0, 20, 4):
+        rules = list(range(60, 480, 55))
+        image, truth, _ = page_with(images[k : k + 4], [70, 90, 60, 80], 336, rules=rules, seed=k, dashed=True)
         found = reader.read(image).digits
         assert len(found) == 4 and matched([d.box for d in found], truth) == 4
         right += sum(d.label == label for d, label in zip(found, labels[k : k + 4]))

@@ -9,7 +9,7 @@ straight runs at least that long and at most `p.rule_thickness` thick are
 cleared, except where a stroke crosses them (ink right on both sides of the
 rule); of a piece framed like a box, the lines along its sides, and in a
 row of boxes that touch, the sides between them; and the frame's pieces are
-found again.
+found again. Last, a faint rule that binarized in dashes (`broken_rules`).
 """
 
 import cv2
@@ -35,22 +35,77 @@ def thin_runs(mask: np.ndarray, length: int, thickness: int, horizontal: bool) -
     return thin[labels].astype(np.uint8)
 
 
+def without_lines(mask: np.ndarray, lines: np.ndarray, thickness: int, horizontal: bool) -> np.ndarray:
+    """`mask` without the rule pixels `lines`, except where a stroke crosses them."""
+    # with the ragged edges a photo gives a rule: the pixels beside it, across, are part of it
+    across = (1, 3) if horizontal else (3, 1)
+    lines = cv2.bitwise_and(cv2.dilate(lines, cv2.getStructuringElement(cv2.MORPH_RECT, across)), mask)
+    kept = cv2.subtract(mask, lines)
+    # A stroke crossing the rule has ink on both sides of it: a closing across the rule bridges exactly those.
+    bridge = (1, thickness + 5) if horizontal else (thickness + 5, 1)
+    bridged = cv2.morphologyEx(kept, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, bridge))
+    return cv2.bitwise_or(kept, cv2.bitwise_and(bridged, lines))
+
+
 def clear_runs(mask: np.ndarray, length: int, thickness: int) -> np.ndarray:
     """`mask` without its thin straight runs `length` long, horizontal and vertical, where no stroke crosses them."""
     out = mask.copy()
     for horizontal in (True, False):
         lines = thin_runs(out, length, thickness, horizontal)
-        if not lines.any():
-            continue
-        # with the ragged edges a photo gives a rule: the pixels beside it, across, are part of it
-        across = (1, 3) if horizontal else (3, 1)
-        lines = cv2.bitwise_and(cv2.dilate(lines, cv2.getStructuringElement(cv2.MORPH_RECT, across)), out)
-        kept = cv2.subtract(out, lines)
-        # A stroke crossing the rule has ink on both sides of it: a closing across the rule bridges exactly those.
-        bridge = (1, thickness + 5) if horizontal else (thickness + 5, 1)
-        bridged = cv2.morphologyEx(kept, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, bridge))
-        out = cv2.bitwise_or(kept, cv2.bitwise_and(bridged, lines))
+        if lines.any():
+            out = without_lines(out, lines, thickness, horizontal)
     return out
+
+
+def broken_rules(binary: np.ndarray, p: Params) -> np.ndarray:
+    """Pixels of horizontal rules that binarized in dashes (0/1): thin runs in one row spanning much of the frame.
+
+    A faint rule comes out of the threshold as dashes, none a rule's length, each
+    one piece with whatever digit it touches (two digits joined by a dash read
+    as one wide piece, no digit). Thin dashes of at least `p.dash` pixels, with
+    gaps under `p.dash_gap`, that together span `p.dash_span` of the frame are
+    one. Run after the boxes are cleared, and over a longer span than a whole
+    rule: the top sides of a row of boxes are such dashes too. Only rows with
+    enough dash pixels for such a span are looked at: most frames have none.
+    """
+    frame_h, frame_w = binary.shape
+    span = max(p.rule_min, round(p.dash_span * max(frame_h, frame_w)))
+    out = np.zeros_like(binary)
+    rows = _rows_to_span(binary, span, p)
+    if not rows.size:
+        return out
+    along = cv2.getStructuringElement(cv2.MORPH_RECT, (p.dash, 1))
+    block = cv2.getStructuringElement(cv2.MORPH_RECT, (p.dash, p.rule_thickness + 1))
+    gaps = cv2.getStructuringElement(cv2.MORPH_RECT, (p.dash_gap, 1))
+    whole = cv2.getStructuringElement(cv2.MORPH_RECT, (span, 1))
+    # bands of such rows, with room above and below to tell a thin rule from a pen stroke's bar
+    breaks = np.flatnonzero(np.diff(rows) > 2 * p.rule_thickness)
+    for first, last in zip(rows[np.r_[0, breaks + 1]], rows[np.r_[breaks, -1]]):
+        top, bottom = max(0, first - p.rule_thickness), min(frame_h, last + p.rule_thickness + 1)
+        dashes = cv2.morphologyEx(binary[top:bottom], cv2.MORPH_OPEN, along)
+        thin = cv2.subtract(dashes, cv2.morphologyEx(dashes, cv2.MORPH_OPEN, block))
+        if not _rows_to_span(thin, span, p).size:
+            continue
+        spans = cv2.morphologyEx(cv2.morphologyEx(thin, cv2.MORPH_CLOSE, gaps), cv2.MORPH_OPEN, whole)
+        out[top:bottom] = cv2.bitwise_and(spans, thin)
+    return out
+
+
+def _rows_to_span(mask: np.ndarray, span: int, p: Params) -> np.ndarray:
+    """Rows of `mask` with enough ink for dashes with gaps under `p.dash_gap` to span `span` pixels."""
+    per_row = cv2.reduce(mask, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
+    return np.flatnonzero(per_row * (p.dash + p.dash_gap) >= span * p.dash)
+
+
+def clear_broken_rules(ink: np.ndarray, binary: np.ndarray, p: Params) -> bool:
+    """Clear `broken_rules` from `ink` and `binary`, in place, where no stroke crosses them; True if any was."""
+    lines = broken_rules(binary, p)
+    if not lines.any():
+        return False
+    gone = cv2.subtract(binary, without_lines(binary, lines, p.rule_thickness, horizontal=True))
+    binary[gone > 0] = 0
+    ink[gone > 0] = 0
+    return bool(gone.any())
 
 
 def frame_sides(mask: np.ndarray, p: Params) -> tuple[int, int, int, int]:
