@@ -11,7 +11,7 @@ from digit_cnn_edge.runtime.segment.grouping import group_pieces, split_touching
 from digit_cnn_edge.runtime.segment.ink import binarize, frame_piece, ink_map, pieces, working_scale
 from digit_cnn_edge.runtime.segment.lines import reading_order
 from digit_cnn_edge.runtime.segment.params import Blob, Box, Judge, Params
-from digit_cnn_edge.runtime.segment.rules import clear_broken_rules, clear_structure
+from digit_cnn_edge.runtime.segment.rules import broken_rules, clear_lines, clear_structure
 
 
 def is_digit(blob: Blob, ink_pixels: int, shape: tuple[int, int], p: Params) -> bool:
@@ -60,11 +60,12 @@ def segment(
     ink = ink_map(gray, p)
     binary, weak, strong = binarize(ink, p)
     contours, boxes = pieces(ink, binary, strong)
+    dashed = broken_rules(binary, p)  # on the whole frame, before the solid runs of a rule are cleared
     for _ in range(2):  # printed rules, then the boxes that stood on them: the digits they touch come apart
         if not clear_structure(ink, binary, contours, boxes, p):
             break
         contours, boxes = pieces(ink, binary, strong)
-    if clear_broken_rules(ink, binary, p):  # then the boxes that stood on them
+    if clear_lines(ink, binary, dashed, p):  # what is left of the rules, then the boxes that stood on them
         contours, boxes = pieces(ink, binary, strong)
         if clear_structure(ink, binary, contours, boxes, p):
             contours, boxes = pieces(ink, binary, strong)

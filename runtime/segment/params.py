@@ -37,7 +37,7 @@ class Params:
     rule_thickness: int = 6  # ... if at most this thick (a pen stroke that long is thicker)
     dash: int = 16  # a faint rule binarizes in dashes at least this long ...
     dash_gap: int = 32  # ... with gaps under this ...
-    dash_span: float = 0.4  # ... spanning this share of the frame's long side (a row of boxes' sides spans less)
+    dash_span: float = 0.6  # ... spanning this share of the frame's long side (a row of boxes' sides spans less)
     box_cover: float = 0.9  # a piece with ink along this share of three of its sides or four is a printed box
     box_margin: int = 2  # px cleared inside a box's sides beyond the line measured (tune pages: fewer false 1s)
     box_row: float = 1.5  # a box this many times as wide as tall inside is a row of boxes that touch

@@ -9,7 +9,7 @@ straight runs at least that long and at most `p.rule_thickness` thick are
 cleared, except where a stroke crosses them (ink right on both sides of the
 rule); of a piece framed like a box, the lines along its sides, and in a
 row of boxes that touch, the sides between them; and the frame's pieces are
-found again. Last, a faint rule that binarized in dashes (`broken_rules`).
+found again. Last, what is left of rules that came out in dashes (`broken_rules`).
 """
 
 import cv2
@@ -58,15 +58,16 @@ def clear_runs(mask: np.ndarray, length: int, thickness: int) -> np.ndarray:
 
 
 def broken_rules(binary: np.ndarray, p: Params) -> np.ndarray:
-    """Pixels of horizontal rules that binarized in dashes (0/1): thin runs in one row spanning much of the frame.
+    """Pixels of horizontal rules in dashes (0/1): thin runs in one row that together span most of the frame.
 
-    A faint rule comes out of the threshold as dashes, none a rule's length, each
-    one piece with whatever digit it touches (two digits joined by a dash read
-    as one wide piece, no digit). Thin dashes of at least `p.dash` pixels, with
-    gaps under `p.dash_gap`, that together span `p.dash_span` of the frame are
-    one. Run after the boxes are cleared, and over a longer span than a whole
-    rule: the top sides of a row of boxes are such dashes too. Only rows with
-    enough dash pixels for such a span are looked at: most frames have none.
+    A faint rule comes out of the threshold as dashes, and a rule through a row
+    of boxes or digits is cut by them into pieces, none a rule's length: each
+    is one piece with whatever digit it touches (two digits joined by a dash
+    read as one wide piece, no digit). Thin dashes of at least `p.dash` pixels,
+    with gaps under `p.dash_gap`, that together span `p.dash_span` of the frame
+    are one rule. Looked for on the frame as binarized, where a rule still runs
+    across the page; the top sides of a row of boxes are such dashes too, but
+    span less. Only rows with enough ink for such a span are looked at.
     """
     frame_h, frame_w = binary.shape
     span = max(p.rule_min, round(p.dash_span * max(frame_h, frame_w)))
@@ -97,9 +98,12 @@ def _rows_to_span(mask: np.ndarray, span: int, p: Params) -> np.ndarray:
     return np.flatnonzero(per_row * (p.dash + p.dash_gap) >= span * p.dash)
 
 
-def clear_broken_rules(ink: np.ndarray, binary: np.ndarray, p: Params) -> bool:
-    """Clear `broken_rules` from `ink` and `binary`, in place, where no stroke crosses them; True if any was."""
-    lines = broken_rules(binary, p)
+def clear_lines(ink: np.ndarray, binary: np.ndarray, lines: np.ndarray, p: Params) -> bool:
+    """Clear the horizontal rule pixels `lines` from `ink` and `binary`, in place, where no stroke crosses them.
+
+    True if any pixel was cleared.
+    """
+    lines = cv2.bitwise_and(lines, binary)
     if not lines.any():
         return False
     gone = cv2.subtract(binary, without_lines(binary, lines, p.rule_thickness, horizontal=True))
