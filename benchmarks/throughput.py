@@ -125,7 +125,7 @@ def measure(folder: Path, frames: int, workers: int, runs: int, ray: bool) -> li
 
 def one_core(folder: Path, passes: int = 5) -> list[str]:
     """Per frame on one core, the files' bytes in memory: a grey decode, and decode + `DigitReader.read` with and without
-    the page step (printed rules and boxes cleared, `segment.rules`), each the median of `passes` passes."""
+    the page step (printed rules, rules in dashes and boxes cleared, `segment.rules`), each the median of `passes` passes."""
     from unittest import mock
 
     from digit_cnn_edge.runtime import DigitClassifier, DigitReader
@@ -150,7 +150,10 @@ def one_core(folder: Path, passes: int = 5) -> list[str]:
 
     decode = per_frame(lambda blob: cv2.imdecode(np.frombuffer(blob, np.uint8), cv2.IMREAD_GRAYSCALE))
     full = per_frame(read)
-    with mock.patch("digit_cnn_edge.runtime.segment.find.clear_structure", return_value=False):
+    with (
+        mock.patch("digit_cnn_edge.runtime.segment.find.clear_structure", return_value=False),
+        mock.patch("digit_cnn_edge.runtime.segment.find.broken_rules", side_effect=lambda binary, p: 0 * binary),
+    ):
         plain = per_frame(read)
     return ["| one core, in memory | ms per frame | vs grey decode |", "|---|---:|---:|",
             f"| grey JPEG decode | {1e3 * decode:.2f} | 1.00x |",
