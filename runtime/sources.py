@@ -92,28 +92,28 @@ def frames(source: Source, max_pixels: int = MAX_PIXELS, gray: bool = False) -> 
         yield Frame(source.name, None, read_image(source.name, max_pixels, gray))
         return
     cap = open_capture(source, max_pixels)
-    try:
-        fps = cap.get(cv2.CAP_PROP_FPS)
-        fps = fps if fps and fps > 0 else None
-        index = 0
-        if source.kind == "camera":
-            previous = 0
-            try:
-                with closing(latest_frames(cap)) as live:
-                    for grabbed in live:
-                        yield Frame(source.name, index, grabbed.image, fps, grabbed.captured, grabbed.sequence - previous - 1)
-                        previous = grabbed.sequence
-                        index += 1
-            except (OSError, cv2.error) as e:  # raised on the camera's reader thread, handed over by latest_frames
-                raise SourceError(f"camera {source.camera}: {e}") from None
-        else:
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    fps = fps if fps and fps > 0 else None
+    index = 0
+    if source.kind == "camera":
+        previous = 0
+        try:
+            with closing(latest_frames(cap)) as live:  # its reading thread releases the capture
+                for grabbed in live:
+                    yield Frame(source.name, index, grabbed.image, fps, grabbed.captured, grabbed.sequence - previous - 1)
+                    previous = grabbed.sequence
+                    index += 1
+        except (OSError, cv2.error) as e:  # raised on the camera's reader thread, handed over by latest_frames
+            raise SourceError(f"camera {source.camera}: {e}") from None
+    else:
+        try:
             while True:
                 ok, image = cap.read()
                 if not ok:
                     break
                 yield Frame(source.name, index, image, fps)
                 index += 1
-        if index == 0:
-            raise SourceError(f"{source.name}: no frames could be read")
-    finally:
-        cap.release()
+        finally:
+            cap.release()
+    if index == 0:
+        raise SourceError(f"{source.name}: no frames could be read")

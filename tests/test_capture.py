@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from digit_cnn_edge.runtime import sources
+from digit_cnn_edge.runtime import capture, sources
 from digit_cnn_edge.runtime.capture import latest_frames
 from digit_cnn_edge.runtime.sources import Source, frames
 
@@ -110,6 +110,51 @@ def test_a_video_file_drops_no_frame_however_slow_the_reader(monkeypatch):
         time.sleep(0.005)
     assert seen == list(range(1, 41))
     assert video.released
+
+
+def test_a_camera_that_stalls_is_a_one_line_error_and_released_once_its_read_returns(monkeypatch):
+    """A read that never returns (a camera unplugged mid-read) must not hang the command, nor be released under."""
+    unblock = threading.Event()
+
+    class Stalling(FastCamera):
+        reading = False
+
+        def read(self):
+            if self.handed == 5:
+                self.reading = True
+                unblock.wait()  # stuck until the test lets go
+                self.reading = False
+                return False, None
+            return super().read()
+
+        def release(self):
+            assert not self.reading, "released during a read"
+            super().release()
+
+    camera = Stalling()
+    monkeypatch.setattr(sources, "open_capture", lambda source, *limits: camera)
+    monkeypatch.setattr(capture, "STALL_SECONDS", 0.3)
+    monkeypatch.setattr(capture, "JOIN_SECONDS", 0.1)
+    seen, errors = [], []
+
+    def consume() -> None:
+        try:
+            seen.extend(frame.index for frame in frames(Source("camera", "0", 0)))
+        except sources.SourceError as e:
+            errors.append(str(e))
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    consumer.join(10)
+    stuck = consumer.is_alive()
+    unblock.set()  # let the camera's read return, so nothing is left waiting
+    assert not stuck, "the command waited for a camera that stalled"
+    assert errors == ["camera 0: no new frame for 0.3 s"] and seen
+    assert not camera.released, "not released while its read is under way"
+    deadline = time.perf_counter() + 5
+    while not camera.released and time.perf_counter() < deadline:
+        time.sleep(0.01)
+    assert camera.released, "released by its reader once the read returned"
 
 
 def test_an_error_from_the_camera_reaches_the_reader():
