@@ -30,7 +30,9 @@
    as a digit on its own, is dropped, never read as a digit.
    `split_touching`: a narrow blob far taller than the frame's typical digit
    (two stacked digits whose strokes touch) is cut at its thinnest middle
-   row when the classifier doubts the whole and reads both halves better.
+   row when the classifier doubts the whole and reads both halves better; a
+   blob 1.3x as wide as tall (two digits side by side) at its thinnest middle
+   column when the classifier doubts the whole and reads both halves surely.
 4. `is_digit` (`find.py`) drops what is not digit-shaped: specks, long lines, anything
    touching the frame's edge. What it drops, short of the edge, `segment` reports
    as `others`: the small letters that show a word (`runtime/words.py`).

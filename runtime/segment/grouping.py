@@ -154,47 +154,60 @@ def cut_row(mask: np.ndarray, band: tuple[float, float]) -> int:
     return lo + int(np.argmin(mask[lo:hi].sum(1)))
 
 
+def halves(blob: Blob, contours: list[np.ndarray], stacked: bool, band: tuple[float, float]) -> tuple[list[int], list[int]]:
+    """A blob cut in two at its row (`stacked`) or column of least ink within `band`: the new pieces of each half.
+
+    They are appended to `contours`; a half with no ink has none.
+    """
+    x, y, w, h = blob.box
+    mask = np.zeros((h, w), np.uint8)
+    cv2.drawContours(mask, [contours[i] for i in blob.members], -1, 1, cv2.FILLED, offset=(-x, -y))
+    if stacked:
+        cut = cut_row(mask, band)
+        sides = ((mask[:cut], (x, y)), (mask[cut + 1 :], (x, y + cut + 1)))
+    else:
+        cut = cut_row(mask.T, band)
+        sides = ((mask[:, :cut], (x, y)), (mask[:, cut + 1 :], (x + cut + 1, y)))
+    parts = []
+    for part, offset in sides:
+        pieces, _ = cv2.findContours(np.ascontiguousarray(part), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=offset)
+        parts.append(list(range(len(contours), len(contours) + len(pieces))))
+        contours.extend(pieces)
+    return parts[0], parts[1]
+
+
 def split_touching(
     blobs: list[Blob], contours: list[np.ndarray], crop: Callable[[list[int]], np.ndarray], judge: Judge, p: Params
 ) -> list[Blob]:
-    """Cut blobs far taller than the frame's typical digit at their thinnest middle row, where the evidence says so.
+    """Cut blobs that are two digits touching in two, where the evidence says so.
 
-    Two digits written one above the other can touch and come out as one piece,
-    which grouping never splits. A narrow blob (`p.split_narrow` times as tall
-    as wide) over `p.split` times the median blob height (at least two other
-    blobs set it) is cut in two at its row of least ink; the cut is kept only
-    if the classifier doubts the whole (under `p.split_doubt`) and reads both
-    halves more confidently, so a large digit among small ones stays whole.
-    New pieces are appended to `contours`.
+    Two digits written one above the other, or side by side, can touch and come
+    out as one piece, which grouping never splits. Stacked: a narrow blob
+    (`p.split_narrow` times as tall as wide) over `p.split` times the median
+    blob height (at least two other blobs set it) is cut at its row of least
+    ink; the cut is kept if the classifier doubts the whole (under
+    `p.split_doubt`) and reads both halves more confidently, so a large digit
+    among small ones stays whole. Side by side: a blob `p.split_wide` times as
+    wide as tall is cut at its column of least ink, kept if the classifier
+    doubts the whole and reads both halves at `p.split_sure` or more: a wide 0
+    or 2 reads well whole, and a mark or a word cut in two reads poorly. New
+    pieces are appended to `contours`.
     """
-    if len(blobs) < 3:
-        return blobs
-    typical = float(median(b.box[3] for b in blobs))
-    proposals: list[tuple[int, list[int], list[int]]] = []
+    typical = float(median(b.box[3] for b in blobs)) if len(blobs) >= 3 else None
+    proposals: list[tuple[int, bool, list[int], list[int]]] = []
     for k, blob in enumerate(blobs):
-        x, y, w, h = blob.box
-        if h <= p.split * typical or h < p.split_narrow * w:
-            continue
-        mask = np.zeros((h, w), np.uint8)
-        cv2.drawContours(mask, [contours[i] for i in blob.members], -1, 1, cv2.FILLED, offset=(-x, -y))
-        cut = cut_row(mask, p.split_band)
-        parts = []
-        for part, top in ((mask[:cut], y), (mask[cut + 1 :], y + cut + 1)):
-            pieces, _ = cv2.findContours(
-                np.ascontiguousarray(part), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=(x, top)
-            )
-            parts.append(list(range(len(contours), len(contours) + len(pieces))))
-            contours.extend(pieces)
-        if all(parts):
-            proposals.append((k, parts[0], parts[1]))
+        _, _, w, h = blob.box
+        stacked = typical is not None and h > p.split * typical and h >= p.split_narrow * w
+        if stacked or (w >= p.split_wide * h and h >= p.min_height):
+            first, second = halves(blob, contours, stacked, p.split_band)
+            if first and second:
+                proposals.append((k, stacked, first, second))
     if not proposals:
         return blobs
-    conf = judge(
-        np.stack([crop(m) for k, upper, lower in proposals for m in (blobs[k].members, upper, lower)])
-    ).reshape(-1, 3)
+    conf = judge(np.stack([crop(m) for k, _, first, second in proposals for m in (blobs[k].members, first, second)]))
     out = list(blobs)
-    for (k, upper, lower), (whole, a, b) in zip(proposals, conf):
-        if whole < p.split_doubt and min(a, b) > whole:
-            out[k] = Blob(cv2.boundingRect(np.concatenate([contours[i] for i in upper])), upper)
-            out.append(Blob(cv2.boundingRect(np.concatenate([contours[i] for i in lower])), lower))
+    for (k, stacked, first, second), (whole, a, b) in zip(proposals, conf.reshape(-1, 3)):
+        if whole < p.split_doubt and (min(a, b) > whole if stacked else min(a, b) >= p.split_sure):
+            out[k] = Blob(cv2.boundingRect(np.concatenate([contours[i] for i in first])), first)
+            out.append(Blob(cv2.boundingRect(np.concatenate([contours[i] for i in second])), second))
     return out

@@ -32,6 +32,8 @@ class Params:
     split_narrow: float = 1.5  # ... if it is at least this many times as tall as wide
     split_band: tuple[float, float] = (0.3, 0.7)  # share of such a blob's height where the cut may fall
     split_doubt: float = 0.8  # ... and only if the classifier reads the whole blob below this confidence
+    split_wide: float = 1.3  # a blob this many times as wide as tall may be two digits side by side that touch ...
+    split_sure: float = 0.9  # ... cut if the classifier doubts the whole and reads both halves this confidently
     rule_length: float = 0.2  # a thin straight run this share of the frame's long side is a printed rule ...
     rule_min: int = 100  # ... and at least this long (small frames: a digit's stroke is never that long and thin)
     rule_thickness: int = 6  # ... if at most this thick (a pen stroke that long is thicker)
