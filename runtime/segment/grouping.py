@@ -187,8 +187,9 @@ def split_touching(
     blob height (at least two other blobs set it) is cut at its row of least
     ink; the cut is kept if the classifier doubts the whole (under
     `p.split_doubt`) and reads both halves more confidently, so a large digit
-    among small ones stays whole. Side by side: a blob `p.split_wide` times as
-    wide as tall is cut at its column of least ink, kept if the classifier
+    among small ones stays whole. Side by side: a blob `p.split_wide` to
+    `p.split_wide_max` times as wide as tall (two digits, not a word of several
+    letters) is cut at its column of least ink, kept if the classifier
     doubts the whole and reads both halves at `p.split_sure` or more: a wide 0
     or 2 reads well whole, and a mark or a word cut in two reads poorly. New
     pieces are appended to `contours`.
@@ -198,7 +199,7 @@ def split_touching(
     for k, blob in enumerate(blobs):
         _, _, w, h = blob.box
         stacked = typical is not None and h > p.split * typical and h >= p.split_narrow * w
-        if stacked or (w >= p.split_wide * h and h >= p.min_height):
+        if stacked or (p.split_wide * h <= w <= p.split_wide_max * h and h >= p.min_height):
             first, second = halves(blob, contours, stacked, p.split_band)
             if first and second:
                 proposals.append((k, stacked, first, second))
