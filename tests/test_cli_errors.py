@@ -32,6 +32,9 @@ def scratch(tmp_path_factory, trained, onnx_model, sample):
     (root / "model.onnx").write_bytes(onnx_model.read_bytes())
     (root / "truncated.pt").write_bytes(trained.read_bytes()[:4000])
     torch.save({"weights": [1, 2, 3]}, root / "foreign.pt")
+    torch.save({"where": Path("runs")}, root / "objects.pt")  # a Python object: weights_only refuses it
+    (root / "junk.pt").write_text("junk")
+    (root / "random.pt").write_bytes(np.random.default_rng(0).bytes(5000))
     (root / "junk.onnx").write_bytes(b"not a protobuf at all")
     flatten = helper.make_node("Flatten", ["input"], ["flat"])
     gemm = helper.make_node("Gemm", ["flat", "w"], ["logits"])
@@ -84,6 +87,9 @@ ROWS = [
     ("cnn-eval", ["missing.pt", "--out", "out"], 1, "checkpoint not found", None),
     ("cnn-eval", ["truncated.pt", "--out", "out"], 1, "not a readable checkpoint", None),
     ("cnn-eval", ["foreign.pt", "--out", "out"], 1, "not a cnn-train checkpoint", None),
+    ("cnn-eval", ["objects.pt", "--out", "out"], 1, "not a cnn-train checkpoint", None),
+    ("cnn-eval", ["junk.pt", "--out", "out"], 1, "not a readable checkpoint", None),
+    ("cnn-eval", ["random.pt", "--out", "out"], 1, "not a readable checkpoint", None),
     ("cnn-eval", ["model.pt", "--out", UNWRITABLE], 1, "cannot write", None),
     ("cnn-eval", ["model.pt", "--out", "blocked"], 1, "cannot write", "blocked/confusion.png"),
     ("cnn-eval", ["model.pt", "--split", "test", "--out", "out"], 1, "no test split", None),
@@ -92,6 +98,7 @@ ROWS = [
     ("cnn-export", ["missing.pt", "--out", "out"], 1, "checkpoint not found", None),
     ("cnn-export", ["truncated.pt", "--out", "out"], 1, "not a readable checkpoint", None),
     ("cnn-export", ["foreign.pt", "--out", "out"], 1, "not a cnn-train checkpoint", None),
+    ("cnn-export", ["model.onnx", "--out", "out"], 1, "not a readable checkpoint", None),
     ("cnn-export", ["model.pt", "--out", UNWRITABLE], 1, "cannot write", None),
     ("cnn-export", ["model.pt", "--onnx", "--out", "blocked"], 1, "a folder is in the way", "blocked/model.onnx"),
     ("cnn-export", ["model.pt", "--atol", "0", "--out", "out"], 2, "--atol", None),

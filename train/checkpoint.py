@@ -48,14 +48,26 @@ def load(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    # torch.load reads any other file as an old-style pickle, whose parser fails in ways no list of errors covers
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path}: not a readable checkpoint (not a whole zip archive, which torch.save writes)")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as e:
-        reason = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
-        raise CheckpointError(f"{path}: not a readable checkpoint ({reason})") from None
+    except pickle.UnpicklingError as e:
+        if "Unsupported global" in str(e):  # after PyTorch's long advice on weights_only: more than data inside
+            raise CheckpointError(f"{path}: not a cnn-train checkpoint (it holds Python objects, not only data)") from None
+        raise CheckpointError(f"{path}: not a readable checkpoint (its pickled data cannot be read)") from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as e:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({_first_words(e)})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a cnn-train checkpoint (no '{FORMAT}' format tag)")
     return ckpt
+
+
+def _first_words(error: Exception, most: int = 120) -> str:
+    """An error's first line, cut at a word to at most `most` characters."""
+    line = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return line if len(line) <= most else line[:most].rsplit(" ", 1)[0] + " ..."
 
 
 def rebuild(ckpt: dict) -> nn.Module:
