@@ -193,6 +193,21 @@ def test_ctrl_c_keeps_the_last_finished_epoch(tmp_path):
     assert checkpoint.rebuild(ckpt)(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
 
 
+def test_the_one_cycle_schedule_takes_any_number_of_steps():
+    """A 20% rise is one step of five, which OneCycleLR would make zero steps long and divide by (cnn-train crashed)."""
+    from digit_cnn_edge.train import loop
+
+    for total in range(1, 13):
+        opt = torch.optim.AdamW(torch.nn.Linear(2, 2).parameters(), lr=0.01)
+        sched = loop.one_cycle(opt, 0.01, total)
+        rates = [sched.get_last_lr()[0]]
+        for _ in range(total):
+            opt.step()
+            sched.step()
+            rates.append(sched.get_last_lr()[0])
+        assert all(0 < r <= 0.01 for r in rates), (total, rates)
+
+
 def test_early_stopping_keeps_the_best_epoch_and_stops_after_patience(sample):
     from digit_cnn_edge.train import loop
 

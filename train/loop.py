@@ -183,6 +183,20 @@ class EpochRecord:
     seconds: float
 
 
+WARM_UP = 0.2
+"""Share of the steps over which the one-cycle schedule raises the learning rate to its peak."""
+
+
+def one_cycle(opt: torch.optim.Optimizer, lr: float, total_steps: int) -> torch.optim.lr_scheduler.OneCycleLR:
+    """The one-cycle schedule over `total_steps` batches, peaking at `lr` after `WARM_UP` of them.
+
+    Where that share is exactly one step (5 steps in all), OneCycleLR's rise would
+    last zero steps and it divides by that length, so the rise takes two steps there.
+    """
+    warm_up = WARM_UP if WARM_UP * total_steps != 1 else 2 / total_steps
+    return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total_steps, pct_start=warm_up)
+
+
 def fit(
     model: nn.Module,
     train: tuple[torch.Tensor, torch.Tensor],
@@ -206,7 +220,7 @@ def fit(
     gen = torch.Generator().manual_seed(cfg.seed)
     steps = math.ceil(len(train[1]) / cfg.batch_size)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps, pct_start=0.2)
+    sched = one_cycle(opt, cfg.lr, cfg.epochs * steps)
     augment = Augment(**cfg.warp) if cfg.augment else None
     history: list[EpochRecord] = []
     best: tuple[float, ...] | None = None
