@@ -1,6 +1,7 @@
 """`cnn-run`: read digits from images, folders, globs, videos and webcams with an exported ONNX model."""
 
 import json
+import os
 import sys
 import time
 from concurrent.futures.process import BrokenProcessPool
@@ -44,6 +45,14 @@ from digit_cnn_edge.runtime.workers import (
 )
 
 QUIT_KEYS = (ord("q"), ord("Q"), 27)
+
+
+def quiet_opencv() -> None:
+    """OpenCV's and FFmpeg's own messages off, unless asked for through their variables: a camera that is not there
+    or a broken video is cnn-run's one line, not a dozen of theirs before it."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's quiet level, read when OpenCV first starts it
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
 def describe(source: str, index: int | None, reading: Reading) -> str:
@@ -144,6 +153,7 @@ def run_command(sources, model, mode, as_json, save, show, min_confidence, worke
     models_given_as_sources = [s for s in sources if s.lower().endswith(".onnx")]
     if models_given_as_sources:
         raise click.UsageError(f"{models_given_as_sources[0]} is a model, not an image: pass it as --model")
+    quiet_opencv()
     spec = ReaderSpec(model, threads, min_confidence, Params(min_height=min_height, work_side=work_side))
     reader = spec.build()
     names = OutputNames(writable_dir(save)) if save is not None else None

@@ -128,6 +128,18 @@ def test_cli_bad_inputs_fail_alone(onnx_model, inputs, capsys):
     assert out.strip().startswith(str(inputs / "scene0.jpg"))
 
 
+def test_a_missing_camera_and_a_cut_video_are_one_line_each_with_nothing_from_opencv(onnx_model, inputs, tmp_path):
+    """OpenCV and FFmpeg print to the process's stderr themselves, past Python: so a process of its own is run."""
+    clip = (inputs / "clip.mp4").read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(clip[: len(clip) // 3])
+    cmd = [sys.executable, "-c", "from digit_cnn_edge.runtime.cli import run_main; run_main()",
+           "--model", str(onnx_model), "7", str(tmp_path / "cut.mp4")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == ["cnn-run: error: no camera at index 7",
+                                        f"cnn-run: error: {tmp_path / 'cut.mp4'}: cannot open as a video"], done.stderr
+
+
 def test_cli_rejects_a_model_that_is_not_a_digit_classifier(inputs, capsys, tmp_path):
     code, _, err = invoke(run_command, "cnn-run", ["--model", tmp_path / "none.onnx", inputs / "scene0.jpg"], capsys)
     assert code != 0 and "model not found" in err and len(err.strip().splitlines()) == 1
