@@ -1,4 +1,4 @@
-"""Draw examples/framing.png, the README's picture of the input convention, from a real digit.
+"""Draw examples/framing.png, the picture of the input convention in docs/contracts.md, from a real digit.
 
     python examples/framing_picture.py
 

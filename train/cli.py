@@ -45,7 +45,8 @@ positive = click.IntRange(min=1)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=TrainOptions.lr,
               help="Peak learning rate of the one-cycle schedule (AdamW).")
 @click.option("--seed", type=int, default=TrainOptions.seed, help="Seeds the split, the initial weights, shuffling and augmentation.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto",
+              help="Where to train. auto: a CUDA GPU if there is one, else Apple MPS, else the CPU.")
 @click.option("--keep", type=click.Choice(["final", "best"]), default="final",
               help="Which epoch's weights model.pt holds. final: the last, once the one-cycle schedule has annealed "
                    "(nothing chose it, so its validation figure is an honest estimate); best: the epoch with the best "
@@ -91,7 +92,8 @@ def train_command(source, data_dir, arch, width, hidden, epochs, batch_size, lr,
 @click.argument("checkpoint_path", metavar="CHECKPOINT", type=click.Path(path_type=Path))
 @click.option("--data", "source", type=click.Choice(data.SOURCES), default=None,
               help="Default: the source the checkpoint was trained on, with the same split.")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="MNIST folder (default ./data), or the root of a folder dataset, as cnn-train was given.")
 @click.option("--split", type=click.Choice(["val", "test", "train"]), default="val",
               help="Which digits to score (test exists for full MNIST only).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
