@@ -6,6 +6,7 @@ values) come here too. Each is printed as `prog: error: message` on one line.
 """
 
 import importlib.util
+import math
 import sys
 from collections.abc import Callable, Iterable
 from typing import NoReturn
@@ -72,3 +73,19 @@ def needs_extra(prog: str, extra: str, modules: tuple[str, ...]) -> None:
     missing = missing_modules(modules)
     if missing:
         fail(prog, MissingExtra(f"needs {', '.join(missing)}: pip install 'digit-cnn-edge[{extra}]'"))
+
+
+class FiniteFloatRange(click.FloatRange):
+    """click's FloatRange without nan and infinity, which it lets through.
+
+    Its bounds are comparisons, and every comparison with nan is false, so
+    `--atol nan` would pass `min=0` and then turn off every `diff > atol` gate.
+    """
+
+    name = "finite float range"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number

@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from digit_cnn_edge.common.cli import entry_point
+from digit_cnn_edge.common.cli import FiniteFloatRange, entry_point
 from digit_cnn_edge.export import edge, parity, quantize
 from digit_cnn_edge.export.pipeline import ExportOptions, GateFailed, export
 from digit_cnn_edge.train.cli import tqdm_progress
@@ -47,7 +47,7 @@ def print_table(results: list[parity.Result]) -> None:
 @click.option("--opset", "opset_wanted", type=click.IntRange(17, 23), default=None, help="ONNX opset (default: the exporter's).")
 @click.option("--calibration-size", type=click.IntRange(min=1), default=ExportOptions.calibration_size,
               help="Real held-out digits used to calibrate static quantization and to check parity.")
-@click.option("--atol", type=click.FloatRange(min=0, min_open=True), default=ExportOptions.atol,
+@click.option("--atol", type=FiniteFloatRange(min=0, min_open=True), default=ExportOptions.atol,
               help="Largest allowed |logit difference| for FP32 formats against PyTorch.")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="Where the checkpoint's training data is, for its validation digits: the MNIST folder "

@@ -123,7 +123,7 @@ def compare(
         if drop > INT8_MAX_ACCURACY_DROP:
             failures.append(f"{name}: accuracy drop {100 * drop:.2f} points > {100 * INT8_MAX_ACCURACY_DROP:.1f}")
     else:
-        if diff > atol:
+        if not diff <= atol:  # so a NaN logit fails the gate: every comparison with NaN is false
             failures.append(f"{name}: max |Δlogit| {diff:.2e} > atol {atol:.0e}")
         for key, ref in reference.items():
             agree = float(np.mean(outputs[key].argmax(1) == ref.argmax(1)))

@@ -1,6 +1,7 @@
 """The checkpoint contract (README, Contracts): one file that rebuilds the model with no other input."""
 
 import hashlib
+import math
 import pickle
 import zipfile
 from pathlib import Path
@@ -12,7 +13,7 @@ from digit_cnn_edge.common.errors import BadModel
 from digit_cnn_edge.common.files import atomic_path
 from digit_cnn_edge.runtime import __version__
 from digit_cnn_edge.runtime.convention import BOX_SIZE, INPUT_SIZE, LABELS
-from digit_cnn_edge.train.models import build, normalization
+from digit_cnn_edge.train.models import ARCHITECTURES, arguments, build, default_argument, normalization
 
 FORMAT = "digit-cnn-checkpoint/1"
 
@@ -71,16 +72,84 @@ def _first_words(error: Exception, most: int = 120) -> str:
 
 
 def rebuild(ckpt: dict) -> nn.Module:
-    """The trained model in eval mode."""
-    try:
-        model = build(ckpt["arch"], **ckpt.get("arch_args", {}))
-    except KeyError as e:
-        raise CheckpointError(str(e).strip("'\"")) from None
+    """The trained model in eval mode.
+
+    The checkpoint's `arch_args` are a claim (a width of 10**8 would ask for
+    petabytes), so the architecture is first built on torch's meta device,
+    where sizes are only numbers, and every parameter's shape is checked
+    against the weights the file really holds. Only a model the file has the
+    weights for is then built for real.
+    """
+    arch, args = ckpt.get("arch"), ckpt.get("arch_args", {})
+    if not isinstance(arch, str) or not isinstance(args, dict) or not all(isinstance(k, str) for k in args):
+        raise CheckpointError(f"not a cnn-train checkpoint: arch {_short(arch)} with arch_args {_short(args)}")
+    _check_argument_types(arch, args)
+    _check_weights_fit(_skeleton(arch, args), ckpt.get("state_dict"), arch)
+    model = build(arch, **args)
     try:
         model.load_state_dict(ckpt["state_dict"])
     except RuntimeError as e:
-        raise CheckpointError(f"weights do not fit architecture {ckpt['arch']!r}: {str(e).splitlines()[0]}") from None
+        raise CheckpointError(f"weights do not fit architecture {arch!r}: {str(e).splitlines()[0]}") from None
     return model.eval()
+
+
+def _short(value: object, most: int = 60) -> str:
+    """A value's repr for a one-line message, cut so a file's megabyte string cannot flood it."""
+    text = repr(value)
+    return text if len(text) <= most else text[:most] + "..."
+
+
+def _check_argument_types(arch: str, args: dict) -> None:
+    """Each argument of the kind its default is (an int for an int, a finite number for a float), named if not.
+
+    The architectures take numbers on trust; a string or a float where a
+    channel count belongs fails deep inside torch with words that name neither.
+    """
+    if arch not in ARCHITECTURES:
+        return  # _skeleton names the known ones
+    for name in set(args) & set(arguments(arch)):
+        value, default = args[name], default_argument(arch, name)
+        wanted = (int,) if isinstance(default, int) and not isinstance(default, bool) else (int, float)
+        if isinstance(value, bool) or not isinstance(value, wanted) or not math.isfinite(value):
+            kind = "an integer" if wanted == (int,) else "a finite number"
+            raise CheckpointError(f"arch_args {name}={_short(value)} is not {kind} (architecture {arch!r})")
+
+
+def _skeleton(arch: str, args: dict) -> nn.Module:
+    """The architecture on the meta device: its shapes without their memory, whatever sizes `args` claim."""
+    try:
+        with torch.device("meta"):
+            return build(arch, **args)
+    except KeyError as e:
+        raise CheckpointError(str(e).strip("'\"")) from None
+    except (TypeError, ValueError, RuntimeError) as e:  # sizes torch refuses: negative, zero groups, ...
+        raise CheckpointError(f"arch_args {_short(args)} do not build architecture {arch!r} ({_first_words(e)})") from None
+
+
+def _check_weights_fit(skeleton: nn.Module, state: object, arch: str) -> None:
+    """Every parameter and buffer of `skeleton` has a tensor of its shape in `state`, backed by that many bytes.
+
+    The bytes are checked too: a tensor in the file can claim a large shape over
+    a one-element storage (stride 0), which would let a small file size memory.
+    """
+    if not isinstance(state, dict):
+        raise CheckpointError(f"not a cnn-train checkpoint: its state_dict is a {type(state).__name__}, not a dict")
+    expected = skeleton.state_dict()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(str(k)[:60] for k in set(state) - set(expected))
+    if missing or unexpected:
+        gaps = ([f"missing {', '.join(missing[:3])}"] if missing else []) + (
+            [f"unexpected {', '.join(unexpected[:3])}"] if unexpected else [])
+        raise CheckpointError(f"weights do not fit architecture {arch!r}: {'; '.join(gaps)}")
+    for name, want in expected.items():
+        got = state[name]
+        if not isinstance(got, torch.Tensor):
+            raise CheckpointError(f"weights do not fit architecture {arch!r}: {name} is a {type(got).__name__}, not a tensor")
+        if got.shape != want.shape:
+            raise CheckpointError(f"weights do not fit architecture {arch!r}: {name} is {list(got.shape)} in the file, "
+                                  f"{list(want.shape)} in the architecture its arch_args describe")
+        if got.untyped_storage().nbytes() < (got.storage_offset() + got.numel()) * got.element_size():
+            raise CheckpointError(f"weights do not fit architecture {arch!r}: {name} claims {list(got.shape)} "
+                                  f"but the file holds {got.untyped_storage().nbytes():,} bytes for it")
 
 
 def sha256(path: str | Path) -> str:

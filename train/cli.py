@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from digit_cnn_edge.common.cli import entry_point
+from digit_cnn_edge.common.cli import FiniteFloatRange, entry_point
 from digit_cnn_edge.common.errors import UserError
 from digit_cnn_edge.common.files import writable_dir
 from digit_cnn_edge.runtime.convention import LABELS
@@ -22,6 +22,9 @@ def tqdm_progress(items: Iterable, total: int, desc: str) -> Iterable:
 
 
 positive = click.IntRange(min=1)
+share = FiniteFloatRange(0, 1)
+seeds = click.IntRange(0, 2**32 - 1)
+"""Seeds numpy and torch both take: numpy refuses negative ones, torch overflows past 64 bits; 32 bits is the usual range."""
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -42,9 +45,9 @@ positive = click.IntRange(min=1)
 @click.option("--batch-size", type=positive, default=None,
               help=f"Digits per step. Default: {BATCH_SIZE['small']} for fewer than {LARGE:,} training digits, "
                    f"{BATCH_SIZE['large']} for more.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=TrainOptions.lr,
+@click.option("--lr", type=FiniteFloatRange(min=0, min_open=True), default=TrainOptions.lr,
               help="Peak learning rate of the one-cycle schedule (AdamW).")
-@click.option("--seed", type=int, default=TrainOptions.seed, help="Seeds the split, the initial weights, shuffling and augmentation.")
+@click.option("--seed", type=seeds, default=TrainOptions.seed, help="Seeds the split, the initial weights, shuffling and augmentation.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto",
               help="Where to train. auto: a CUDA GPU if there is one, else Apple MPS, else the CPU.")
 @click.option("--keep", type=click.Choice(["final", "best"]), default="final",
@@ -55,11 +58,11 @@ positive = click.IntRange(min=1)
               help="Stop after this many epochs without a better validation accuracy. Default: never stop early "
                    "(the one-cycle schedule ends the run).")
 @click.option("--no-augment", is_flag=True, help="Train on the digits as they are (no random affine or elastic warp).")
-@click.option("--photo-share", type=click.FloatRange(0, 1), default=TrainOptions.photo_share,
+@click.option("--photo-share", type=share, default=TrainOptions.photo_share,
               help="Share of each training batch taken from re-photographed copies of its digits (printed, "
                    "photographed with uneven light, blur, noise and JPEG, cut out again by cnn-run's segmenter), so "
                    "the model reads camera crops as well as it reads MNIST. 0 turns it off.")
-@click.option("--negatives", type=click.FloatRange(0, 1), default=TrainOptions.negatives,
+@click.option("--negatives", type=share, default=TrainOptions.negatives,
               help="Things that are not digits (printed letters, pen marks, pieces of rules and boxes, two digits "
                    "fused), cut out of photos like the digits, added to each batch as this share of its digits with "
                    "a uniform target, so the model is unsure of them and cnn-run can reject them. 0 turns it off.")

@@ -122,23 +122,51 @@ def read_mnist_pair(raw: Path, images_name: str, labels_name: str) -> Split:
         raise DataError(f"{raw / images_name}: {images.shape[1]}x{images.shape[2]} images, not MNIST's 28x28")
     if len(labels) != len(images):
         raise DataError(f"{raw / labels_name}: {len(labels):,} labels for the {len(images):,} digits of {images_name}")
-    if labels.size and labels.max() >= len(LABELS):
+    if not len(images):
+        raise DataError(f"{raw / images_name}: holds no digits")
+    if labels.max() >= len(LABELS):
         raise DataError(f"{raw / labels_name}: label {int(labels.max())} is not a digit 0-9")
     return Split(images, labels.astype(np.int64))
 
 
+def split_to_train(labels: np.ndarray, val_fraction: float, seed: int, origin: Path) -> tuple[np.ndarray, np.ndarray]:
+    """`stratified_split`, refusing digits too few to leave any to train on once each class gave one to validation.
+
+    An empty training split would otherwise fail deep inside the recipe, with
+    words about arrays rather than about the file that holds too few digits.
+    """
+    tr, va = stratified_split(labels, val_fraction, seed)
+    if not len(tr):
+        raise DataError(f"{origin}: too few digits to train on ({len(labels)}): validation takes at least one "
+                        "of each class, which leaves none")
+    return tr, va
+
+
 def download_mnist(data_dir: Path) -> None:
-    """Fetch MNIST into `data_dir` with torchvision, which refuses a file whose MD5 is not the one it expects."""
+    """Fetch MNIST into `data_dir` with torchvision, which refuses a file whose MD5 is not the one it expects.
+
+    A folder with some of the files (an interrupted download, or files copied
+    by hand) is completed the same way; if that fails, the error names the
+    file that is missing as well as why the download failed.
+    """
     from torchvision.datasets import MNIST
 
+    gap = f", where {missing_files(data_dir)}" if mnist_files(data_dir) else ""
     try:
         for train in (True, False):
             MNIST(str(data_dir), train=train, download=True)
     except RuntimeError as e:
         why = " ".join(str(e).split()).rstrip(".")  # torchvision's message spans lines, one per mirror tried
-        raise DataError(f"could not download MNIST into {data_dir}: {why}; offline, use --data sample") from None
+        raise DataError(f"could not download MNIST into {data_dir}{gap}: {why}; offline, use --data sample") from None
     except OSError as e:
-        raise DataError(f"cannot download MNIST into {data_dir} ({e.strerror or e}); offline, use --data sample") from None
+        raise DataError(f"cannot download MNIST into {data_dir}{gap} ({e.strerror or e}); offline, use --data sample") from None
+
+
+def missing_files(data_dir: Path) -> str:
+    """Which of MNIST's files `data_dir` lacks, the first by name: "data/MNIST/raw/t10k-... is missing (and 1 more)"."""
+    raw = data_dir / "MNIST" / "raw"
+    missing = [name for name in MNIST_FILES if not (raw / name).is_file()]
+    return f"{raw / missing[0]} is missing" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
 
 
 def load_mnist(data_dir: Path, download: bool, seed: int = 0, val_fraction: float = 1 / 12) -> Data:
@@ -151,14 +179,12 @@ def load_mnist(data_dir: Path, download: bool, seed: int = 0, val_fraction: floa
     if download:
         download_mnist(data_dir)
     raw = data_dir / "MNIST" / "raw"
-    missing = [name for name in MNIST_FILES if not (raw / name).is_file()]
-    if missing:
-        raise DataError(f"MNIST in {data_dir} is incomplete: {raw / missing[0]} is missing"
-                        + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
-                        + f"; cnn-train --data mnist --data-dir {data_dir} fetches it, offline use --data sample")
+    if not mnist_present(data_dir):
+        raise DataError(f"MNIST in {data_dir} is incomplete: {missing_files(data_dir)}; "
+                        f"cnn-train --data mnist --data-dir {data_dir} fetches it, offline use --data sample")
     train = read_mnist_pair(raw, "train-images-idx3-ubyte", "train-labels-idx1-ubyte")
     test = read_mnist_pair(raw, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-    tr, va = stratified_split(train.labels, val_fraction, seed)
+    tr, va = split_to_train(train.labels, val_fraction, seed, raw / "train-images-idx3-ubyte")
     details = {"origin": f"MNIST in {data_dir}", "split_seed": seed}
     return Data(_take(train.images, train.labels, tr), _take(train.images, train.labels, va), test, "mnist", details)
 
