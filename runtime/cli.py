@@ -1,5 +1,6 @@
 """`cnn-run`: read digits from images, folders, globs, videos and webcams with an exported ONNX model."""
 
+import errno
 import json
 import os
 import sys
@@ -13,7 +14,7 @@ import click
 import cv2
 import numpy as np
 
-from digit_cnn_edge.common.cli import entry_point, report
+from digit_cnn_edge.common.cli import FiniteFloatRange, entry_point, report
 from digit_cnn_edge.common.errors import BadInput, CannotWrite, UserError
 from digit_cnn_edge.common.files import writable_dir
 from digit_cnn_edge.runtime.copies import (
@@ -21,6 +22,7 @@ from digit_cnn_edge.runtime.copies import (
     OutputNames,
     VideoSink,
     copy_name,
+    overwritten_source,
     save_image,
     video_name,
     write_image,
@@ -41,18 +43,13 @@ from digit_cnn_edge.runtime.workers import (
     cores,
     in_order,
     jobs,
+    quiet_libraries,
     workers_for,
 )
 
 QUIT_KEYS = (ord("q"), ord("Q"), 27)
-
-
-def quiet_opencv() -> None:
-    """OpenCV's and FFmpeg's own messages off, unless asked for through their variables: a camera that is not there
-    or a broken video is cnn-run's one line, not a dozen of theirs before it."""
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's quiet level, read when OpenCV first starts it
-    if "OPENCV_LOG_LEVEL" not in os.environ:
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+MOST_PROCESSES = 256
+"""Most --workers and --threads: beyond any machine's cores, short of starting processes or threads without end."""
 
 
 def describe(source: str, index: int | None, reading: Reading) -> str:
@@ -65,9 +62,20 @@ def describe(source: str, index: int | None, reading: Reading) -> str:
 
 
 def echo(source: str, index: int | None, reading: Reading, as_json: bool) -> None:
-    """One image's or frame's line on stdout, flushed at once so a pipe sees each frame as it is read."""
-    click.echo(json.dumps(record(source, index, reading)) if as_json else describe(source, index, reading))
-    sys.stdout.flush()
+    """One image's or frame's line on stdout, flushed at once so a pipe sees each frame as it is read.
+
+    A closed stdout prints nothing (--save may be all that is wanted); one that cannot be written to (a full disk)
+    ends the run in one line. A closed pipe is click's to end quietly.
+    """
+    if sys.stdout is None:
+        return
+    try:
+        click.echo(json.dumps(record(source, index, reading)) if as_json else describe(source, index, reading))
+        sys.stdout.flush()
+    except OSError as e:
+        if e.errno == errno.EPIPE:
+            raise
+        raise UserError(f"cannot write to stdout ({e.strerror or e})") from None
 
 
 class Progress:
@@ -114,12 +122,12 @@ class Progress:
               help="Folder for annotated copies (images as images, videos and webcams as .mp4).")
 @click.option("--show", is_flag=True, help="Live window with the overlay, frame rate and latency; q or Esc quits. "
                                           "Reads in one process, whatever --workers says.")
-@click.option("--min-confidence", type=click.FloatRange(0, 1), default=MIN_CONFIDENCE,
+@click.option("--min-confidence", type=FiniteFloatRange(0, 1), default=MIN_CONFIDENCE,
               help="Drop pieces read with a lower top probability: the shipped model learned to be unsure of letters, "
                    "marks and pieces of rules. A printed word goes with its rejected letters. The default was chosen on "
                    "validation digits (benchmarks/RESULTS-rejection.md); raise it where a false digit "
                    "costs more than a missed one, 0 keeps everything found.")
-@click.option("--workers", type=click.IntRange(min=1), default=None, show_default=False,
+@click.option("--workers", type=click.IntRange(1, MOST_PROCESSES), default=None, show_default=False,
               help=f"Processes that read files and a video's frames in parallel, each with its own model. Default: "
                    f"this machine's cores ({cores()} here) for several files or a video, started once the reading "
                    "outlasts their start, and 1 for a single image. The output is in input order and the same for "
@@ -131,7 +139,7 @@ class Progress:
 @click.option("--work-side", type=click.IntRange(min=64), default=Params.work_side,
               help="Frames whose short side is longer are scaled down to this before segmenting, so a 1080p photo and "
                    "a webcam frame are read alike. Raise it for small digits on a large frame, at more time per frame.")
-@click.option("--threads", type=click.IntRange(min=1), default=1,
+@click.option("--threads", type=click.IntRange(1, MOST_PROCESSES), default=1,
               help="ONNX Runtime threads per process. The model is a small part of a frame's time; for many files "
                    "--workers is what helps.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=MAX_PIXELS,
@@ -153,7 +161,9 @@ def run_command(sources, model, mode, as_json, save, show, min_confidence, worke
     models_given_as_sources = [s for s in sources if s.lower().endswith(".onnx")]
     if models_given_as_sources:
         raise click.UsageError(f"{models_given_as_sources[0]} is a model, not an image: pass it as --model")
-    quiet_opencv()
+    if show and not has_display():
+        raise click.UsageError("--show needs a display, and none is available here (DISPLAY is not set)")
+    quiet_libraries()
     spec = ReaderSpec(model, threads, min_confidence, Params(min_height=min_height, work_side=work_side))
     reader = spec.build()
     names = OutputNames(writable_dir(save)) if save is not None else None
@@ -166,6 +176,10 @@ def run_command(sources, model, mode, as_json, save, show, min_confidence, worke
         except BadInput as e:
             report(e)
             failed += 1
+
+    if names is not None and (clash := overwritten_source(expanded, names.folder)) is not None:
+        raise click.UsageError(f"--save {save}: the annotated copy of {clash.name} would overwrite it; "
+                               "save into another folder")
 
     def live(source: Source) -> bool:
         return show or source.kind == "camera"
@@ -184,6 +198,9 @@ def run_command(sources, model, mode, as_json, save, show, min_confidence, worke
                 failed += went_wrong
                 if stop:
                     break
+        if readers.failed_start is not None:
+            click.echo(f"cnn-run: note: no worker process could start ({readers.failed_start}); "
+                       "all was read in this process", err=True)
     except BrokenProcessPool:
         raise UserError("a worker process ended without a word (out of memory?); --workers 1 reads in this process, "
                         "where the failing file says why") from None
@@ -324,6 +341,11 @@ def process(source: Source, reader: DigitReader, mode: str, as_json: bool, save:
         if sink is not None:
             sink.close(ok)
     return keep_going
+
+
+def has_display() -> bool:
+    """Whether a window can open: on Linux, Qt aborts the whole process when there is no X or Wayland display."""
+    return not sys.platform.startswith("linux") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def show_frame(image: np.ndarray, still: bool) -> bool:

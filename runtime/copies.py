@@ -36,6 +36,17 @@ class OutputNames:
         return self.folder / candidate
 
 
+def overwritten_source(sources: list[Source], folder: Path) -> Source | None:
+    """The first of `sources` whose annotated copy in `folder` would be that very file: --save into the folder read."""
+    for source in sources:
+        if source.kind == "camera":
+            continue
+        name = copy_name(source.name) if source.kind == "image" else video_name(source)
+        if (folder / name).resolve() == Path(source.name).resolve():
+            return source
+    return None
+
+
 def image_name(name: str) -> str:
     """The name an annotated copy is saved under: the source's, or a .png one where OpenCV cannot write that format."""
     return name if cv2.haveImageWriter(name) else f"{Path(name).stem}.png"

@@ -9,6 +9,7 @@ more bytes than it holds. Memory then depends on the limit, never on a claim.
 """
 
 import os
+import stat
 import struct
 import sys
 import zlib
@@ -157,11 +158,18 @@ _REDUCED = {2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4
 
 def read_bytes(path: str | Path, max_pixels: int = MAX_PIXELS) -> bytes:
     """An image file's bytes, refused if no image within `max_pixels` could be that long; BadInput naming the file."""
+    most = MAX_BYTES_PER_PIXEL * max_pixels + METADATA_BYTES
     try:
-        size = os.stat(path).st_size
-        if size > MAX_BYTES_PER_PIXEL * max_pixels + METADATA_BYTES:
+        status = os.stat(path)
+        if not stat.S_ISREG(status.st_mode):  # a device or a pipe: no size to check, endless or blocking
+            raise BadInput(f"{path}: not a regular file")
+        with open(path, "rb") as file:
+            # the size first, so a huge file is not read; then no more than the limit, should it grow meanwhile
+            data = b"" if status.st_size > most else file.read(most + 1)
+        if status.st_size > most or len(data) > most:
+            size = max(status.st_size, len(data))
             raise BadInput(f"{path}: {size:,} bytes, more than any image within the limit of {max_pixels:,} pixels")
-        return Path(path).read_bytes()
+        return data
     except OSError as e:
         raise BadInput(f"{path}: cannot read ({e.strerror or e})") from None
 

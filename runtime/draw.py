@@ -3,6 +3,7 @@
 import cv2
 import numpy as np
 
+from digit_cnn_edge.runtime.preprocess import to_uint8
 from digit_cnn_edge.runtime.reader import Reading
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -18,9 +19,8 @@ def annotate(image: np.ndarray, reading: Reading, fps: float | None = None, late
     reading), drawn at the bottom right, apart from what was read at the bottom left,
     so a slow machine shows how far behind the present it is.
     """
+    image = to_uint8(image)
     out = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image[..., :3].copy()
-    if out.dtype != np.uint8:
-        out = cv2.normalize(out, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
     scale = max(0.4, min(out.shape[:2]) / 600)
     thick = max(1, round(2 * scale))
     for d in reading.digits:

@@ -34,13 +34,22 @@ def frame_digit(ink: np.ndarray, box: int = BOX_SIZE, size: int = INPUT_SIZE) ->
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
-    """Any OpenCV image (gray, BGR, BGRA; uint8 or uint16) as uint8 gray."""
+    """Any OpenCV image (gray, BGR, BGRA; 8-bit, 16-bit, integer or float) as uint8 gray."""
+    image = to_uint8(image)
     if image.ndim == 3:
         code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
         image = cv2.cvtColor(image, code)
-    if image.dtype != np.uint8:
-        image = cv2.normalize(image, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
     return image
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """`image` stretched to 0-255 if it is not 8-bit already: OpenCV's colour conversions take no 32-bit integers or
+    doubles (TIFFs hold both), and a float image's NaN and infinities become 0 rather than garbage."""
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype.kind == "f":
+        image = np.nan_to_num(image, nan=0.0, posinf=0.0, neginf=0.0)
+    return cv2.normalize(image, None, 0, 255, cv2.NORM_MINMAX, dtype=cv2.CV_8U)
 
 
 def light_background(gray: np.ndarray) -> bool:

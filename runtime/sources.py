@@ -38,14 +38,27 @@ class Frame:
     dropped: int = 0  # camera frames skipped just before this one because the reader was busy
 
 
+MAX_CAMERA = 9999
+"""Largest webcam index taken as one: OpenCV's index is a C int, and a longer number is a file name."""
+
+
 def _is_camera(arg: str) -> bool:
-    return arg.isdigit() and not Path(arg).exists()
+    return arg.isascii() and arg.isdigit() and int(arg) <= MAX_CAMERA and not Path(arg).exists()
 
 
 def expand(arg: str) -> list[Source]:
     """The sources one command-line argument names; SourceError if it names none."""
+    if not arg:
+        raise SourceError("an empty argument names no file")
     if _is_camera(arg):
         return [Source("camera", arg, int(arg))]
+    try:
+        return _expand_path(arg)
+    except OSError as e:  # a folder on the way that cannot be listed, a loop of links
+        raise SourceError(f"{arg}: {e.strerror or e}") from None
+
+
+def _expand_path(arg: str) -> list[Source]:
     path = Path(arg)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES)
@@ -57,8 +70,11 @@ def expand(arg: str) -> list[Source]:
         if not files:
             raise SourceError(f"{arg}: the pattern matches no files")
         return [_file(p) for p in files]
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise SourceError(f"{arg}: no such file")
+    path.stat()  # OSError names why: a loop of links, a folder on the way that cannot be searched
+    if not path.is_file():  # a device, a pipe: endless or blocking, and no image
+        raise SourceError(f"{arg}: not a regular file")
     return [_file(path)]
 
 

@@ -14,7 +14,8 @@ forked copy of a process running ONNX Runtime's or OpenCV's threads can hang on
 a lock one of those threads held. Workers write nothing: the command prints
 every line and writes every --save copy, whole, so stopping a worker never
 leaves half a file. They ignore Ctrl-C, which is the command's to handle: it
-stops handing out tasks, waits for those in flight and says it was interrupted.
+stops handing out tasks, ends the workers (what they were reading is no longer
+wanted) and says it was interrupted.
 """
 
 import multiprocessing
@@ -50,6 +51,8 @@ on passing tasks and results between processes. A video's frames go one at a tim
 chunk of them would multiply the memory in flight."""
 WARM_UP_SECONDS = 0.1
 """Reading done in the command before workers start: a run over by then (a few files) never starts them."""
+JOIN_SECONDS = 1.0
+"""How long the command waits for a stopped worker to end."""
 
 
 def cores() -> int:
@@ -201,14 +204,23 @@ class _InProcess:
         return True
 
 
+def quiet_libraries() -> None:
+    """OpenCV's and FFmpeg's own messages off, unless asked for through their variables: a camera that is not there
+    or a broken video is the command's one line, not a dozen of theirs before it."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's quiet level, read when OpenCV first starts it
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
 _reader: DigitReader | None = None
 """A worker process's own reader, built once by `_start_worker`."""
 
 
 def _start_worker(spec: ReaderSpec) -> None:
     global _reader
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the command's to handle: it lets these tasks finish
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the command's to handle: it ends the workers
     cv2.setNumThreads(1)  # one core per worker; OpenCV's own threads would only compete with the other workers
+    quiet_libraries()
     _reader = spec.build()
 
 
@@ -233,6 +245,10 @@ def _context() -> multiprocessing.context.BaseContext:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])  # imported once by the server, not once per worker
     return context
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 def in_background(work: Callable[[], None]) -> threading.Thread:
@@ -261,6 +277,8 @@ class Readers:
         self._ready = False
         self._chunk: _Chunk | None = None  # the chunk being filled
         self._chunk_size = CHUNK  # tasks a chunk holds: CHUNK for still images, 1 for a video's frames
+        self._children_before = set(multiprocessing.active_children())  # processes that are not this pool's
+        self.failed_start: OSError | None = None  # why no worker could be started, if so: all was read here
 
     @property
     def window(self) -> int:
@@ -288,10 +306,38 @@ class Readers:
         # arrives before a worker has set it aside (`_start_worker`) cannot kill it half-started.
         if hasattr(signal, "pthread_sigmask"):
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        pool = ProcessPoolExecutor(self._workers, mp_context=_context(), initializer=_start_worker,
-                                   initargs=(self._spec,))
-        self._pool = pool
-        self._probes = [pool.submit(_started) for _ in range(self._workers)]
+        try:
+            pool = ProcessPoolExecutor(self._workers, mp_context=_context(), initializer=_start_worker,
+                                       initargs=(self._spec,))
+            self._pool = pool
+            self._probes = [pool.submit(_started) for _ in range(self._workers)]
+        except OSError as e:  # no semaphores, no socket for the fork server: this process reads on alone
+            self.failed_start = e
+
+    def _stop_workers(self) -> None:
+        """End the workers at once, whether the run finished or was stopped: they hold nothing the command needs.
+
+        Not by the pool's own shutdown, which waits for each worker to take a
+        stop message from the task queue: a second Ctrl-C during that wait (a
+        terminal's user, `timeout` signalling the process and then its group)
+        left workers that never got theirs, and the command waited for them
+        without end. Ctrl-C is set aside meanwhile: this takes at most a second.
+        """
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main_thread() else None
+        try:
+            if self._launcher is not None:
+                self._launcher.join()
+            if self._pool is None:
+                return
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            workers = [p for p in multiprocessing.active_children() if p not in self._children_before]
+            for process in workers:
+                process.terminate()
+            for process in workers:
+                process.join(JOIN_SECONDS)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
 
     def flush(self) -> None:
         """Hand out the chunk being filled: nothing more is coming."""
@@ -302,10 +348,7 @@ class Readers:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._launcher is not None:
-            self._launcher.join()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)  # the tasks already running finish; no others start
+        self._stop_workers()
 
 
 def in_order(todo: Iterable[Job], readers: Readers) -> Iterator[tuple[Job, Started | None]]:

@@ -77,6 +77,14 @@ ROWS = [
     ("cnn-run", ["--model", "model.onnx", "digit.png", "--mode", "sideways"], 2, "--mode", None),
     ("cnn-run", ["--model", "model.onnx", "digit.png", "--threads", "0"], 2, "--threads", None),
     ("cnn-run", ["model.onnx"], 2, "pass it as --model", None),
+    ("cnn-run", ["--model", "model.onnx", "digit.png", "--save", "."], 2, "would overwrite it", None),
+    ("cnn-run", ["--model", "model.onnx", ""], 1, "an empty argument", None),
+    ("cnn-run", ["--model", "model.onnx", "/dev/zero"], 1, "not a regular file", None),
+    ("cnn-run", ["--model", "model.onnx", "\u00b2"], 1, "no such file", None),  # a digit to str.isdigit, not to int
+    ("cnn-run", ["--model", "model.onnx", "99999999999"], 1, "no such file", None),  # no camera index that long
+    ("cnn-run", ["--model", "model.onnx", "digit.png", "--threads", "100000"], 2, "--threads", None),
+    ("cnn-run", ["--model", "model.onnx", "digit.png", "--workers", "100000"], 2, "--workers", None),
+    ("cnn-run", ["--model", "model.onnx", "digit.png", "--min-confidence", "nan"], 2, "--min-confidence", None),
     # cnn-train
     ("cnn-train", ["--out", UNWRITABLE, "--epochs", "1"], 1, "cannot write", None),
     ("cnn-train", ["--data", "folder", "--data-dir", "missing", "--out", "out"], 1, "data folder not found", None),

@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -138,6 +139,51 @@ def test_a_missing_camera_and_a_cut_video_are_one_line_each_with_nothing_from_op
     assert done.returncode == 1
     assert done.stderr.splitlines() == ["cnn-run: error: no camera at index 7",
                                         f"cnn-run: error: {tmp_path / 'cut.mp4'}: cannot open as a video"], done.stderr
+
+
+def test_a_pipe_or_a_device_is_refused_not_read_without_end(onnx_model, inputs, tmp_path, capsys):
+    """Their size is 0, so no size check stops them: /dev/zero filled the memory, a named pipe blocked forever."""
+    os.mkfifo(tmp_path / "pipe.jpg")
+    code, out, err = invoke(run_command, "cnn-run", ["--model", onnx_model, tmp_path / "pipe.jpg", "/dev/urandom",
+                                                     inputs / "scene0.jpg"], capsys)
+    assert code == 1 and out.startswith(str(inputs / "scene0.jpg"))
+    assert err.splitlines() == [f"cnn-run: error: {tmp_path / 'pipe.jpg'}: not a regular file",
+                                "cnn-run: error: /dev/urandom: not a regular file"]
+
+
+def test_images_of_any_depth_are_read_and_saved(onnx_model, tmp_path, capsys):
+    """float64 and int32 TIFFs (and a float one with NaN) read, and their annotated copies are written, not a
+    traceback from OpenCV's colour conversion, which takes neither."""
+    ramp = np.tile(np.linspace(-5, 5, 64), (48, 1))
+    ramp[0, 0] = np.nan
+    images = {"f64.tiff": ramp, "i32.tiff": (np.nan_to_num(ramp) * 1e6).astype(np.int32),
+              "f32.tiff": ramp.astype(np.float32)}
+    for name, image in images.items():
+        assert cv2.imwrite(str(tmp_path / name), image)
+    code, out, err = invoke(run_command, "cnn-run", ["--model", onnx_model, *[tmp_path / n for n in images],
+                                                     "--save", tmp_path / "out"], capsys)
+    assert code == 0 and err == "" and len(out.splitlines()) == 3
+    for name in images:
+        assert cv2.imread(str(tmp_path / "out" / name)).shape == (48, 64, 3)
+
+
+def test_show_without_a_display_is_one_line(onnx_model, inputs, monkeypatch, capsys):
+    """Qt aborts the process (no error to catch) when it finds no display, so it is looked for first."""
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    code, _, err = invoke(run_command, "cnn-run", ["--model", onnx_model, inputs / "scene0.jpg", "--show"], capsys)
+    assert code == 2 and err.strip() == "cnn-run: error: --show needs a display, and none is available here " \
+                                        "(DISPLAY is not set)"
+
+
+def test_a_full_disk_under_stdout_is_one_line(onnx_model, inputs):
+    cmd = [sys.executable, "-c", "from digit_cnn_edge.runtime.cli import run_main; run_main()",
+           "--model", str(onnx_model), str(inputs / "scene0.jpg")]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(cmd, stdout=full, stderr=subprocess.PIPE, text=True, timeout=120, check=False)
+    assert done.returncode == 1
+    assert done.stderr.strip() == "cnn-run: error: cannot write to stdout (No space left on device)"
 
 
 def test_cli_rejects_a_model_that_is_not_a_digit_classifier(inputs, capsys, tmp_path):

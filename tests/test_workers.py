@@ -7,12 +7,14 @@ not by the command while they start; the tests check that they were.
 """
 
 import json
+import multiprocessing
 import os
 import pty
 import signal
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, wait
 from pathlib import Path
 
@@ -165,6 +167,64 @@ def test_ctrl_c_stops_cleanly_with_no_half_written_copy(folder, tmp_path):
     assert copies and not [p.name for p in copies if p.name.startswith(".")]  # no temporary file left
     for copy in copies:
         assert cv2.imread(str(copy)) is not None, copy.name
+
+
+def test_a_second_ctrl_c_while_stopping_still_ends_every_worker(tmp_path, pool_at_once):
+    """The pool's own shutdown waited for each worker to take a stop message; a second Ctrl-C during that wait (a
+    terminal's user, or `timeout` signalling the process and then its group) left workers that never got theirs,
+    and cnn-run waited for them without end. Here the first Ctrl-C has ended the reading while workers are busy
+    with large images (seconds a chunk), and the second comes while the command stops them."""
+    big = tmp_path / "big.png"
+    cv2.imwrite(str(big), np.tile(np.arange(6000, dtype=np.uint16) % 251, (6000, 1)).astype(np.uint8))
+    spec = workers.ReaderSpec(None, 1, 0.5)
+    readers = workers.Readers(spec.build(), spec, 2, warm_up=0.0)
+    deadline = time.monotonic() + 30
+    while pool_at_once.count < 48 and time.monotonic() < deadline:  # tasks started before the workers were ready
+        readers.start(workers.ReadStill(str(big), "segment", 10**8))  # are read here when taken: none is taken
+    time.sleep(0.5)  # the workers are decoding
+    assert pool_at_once.count >= 48
+
+    stopping = threading.Event()
+
+    def second_ctrl_c(*_: object) -> None:
+        if stopping.is_set():
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, second_ctrl_c)
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    interrupted = False
+    try:
+        stopping.set()
+        timer.start()
+        start = time.monotonic()
+        try:
+            readers.__exit__(KeyboardInterrupt, KeyboardInterrupt(), None)  # as the with-block leaves on Ctrl-C
+        except KeyboardInterrupt:
+            interrupted = True
+        took = time.monotonic() - start
+    finally:
+        stopping.clear()
+        timer.join()
+        signal.signal(signal.SIGINT, previous)
+        left = multiprocessing.active_children()
+        for process in left:
+            process.kill()
+    assert not interrupted and not left and took < 5
+
+
+def test_workers_that_cannot_start_leave_the_reading_to_the_command(folder, monkeypatch, capsys):
+    """No semaphores or no socket for the fork server (a sandbox, another user): one note, the same output."""
+    scenes = sorted(folder.glob("scene0?.jpg"))
+    one = invoke(run_command, "cnn-run", [*scenes, "--workers", "1"], capsys)
+
+    def no_pool(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(workers, "ProcessPoolExecutor", no_pool)
+    code, out, err = invoke(run_command, "cnn-run", [*scenes, "--workers", "2"], capsys)
+    assert (code, out) == one[:2] and code == 0
+    assert err.strip() == ("cnn-run: note: no worker process could start ([Errno 13] Permission denied); "
+                           "all was read in this process")
 
 
 def test_progress_shows_on_a_terminal_and_stays_out_of_the_output(folder):
