@@ -9,6 +9,7 @@ more bytes than it holds. Memory then depends on the limit, never on a claim.
 """
 
 import os
+import re
 import stat
 import struct
 import sys
@@ -100,12 +101,26 @@ def quietly(call: Callable[[], T]) -> tuple[T | None, str | None]:
     The reason is OpenCV's exception, else the last line a library printed, else None.
     """
     result, failure = None, None
-    with library_messages() as said:
-        try:
-            result = call()
-        except cv2.error as e:
-            failure = opencv_reason(e)
-    return result, failure or (said[-1] if said else None)
+    level = cv2.utils.logging.getLogLevel()  # cnn-run silences OpenCV's log; its warnings are the reasons here
+    cv2.utils.logging.setLogLevel(max(level, cv2.utils.logging.LOG_LEVEL_WARNING))
+    try:
+        with library_messages() as said:
+            try:
+                result = call()
+            except cv2.error as e:
+                failure = opencv_reason(e)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+    return result, failure or (_readable(said[-1]) if said else None)
+
+
+_NOISE = re.compile(r"^\[\s*[A-Z]+:[^\]]*\]\s*(?:global\s+)?\S+:\d+\s+\S+\s+|^.*error: \(-?\d+:[^)]*\)\s*")
+"""What OpenCV puts before a reason: its log's "[ WARN:0@0.12] global grfmt_png.cpp:793 readFromStreamOrBuffer ",
+and an exception's "OpenCV(5.0.0) /io/.../grfmt_pxm.cpp:176: error: (-2:Unspecified error) "."""
+
+
+def _readable(line: str) -> str:
+    return _NOISE.sub("", _NOISE.sub("", line)) or line
 
 
 def opencv_reason(error: cv2.error) -> str:

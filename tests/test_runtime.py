@@ -167,6 +167,16 @@ def test_images_of_any_depth_are_read_and_saved(onnx_model, tmp_path, capsys):
         assert cv2.imread(str(tmp_path / "out" / name)).shape == (48, 64, 3)
 
 
+def test_a_broken_image_says_why_without_opencvs_log_prefix(onnx_model, tmp_path, capsys):
+    """The reason comes from OpenCV's log, which cnn-run otherwise silences, without its file:line prefix."""
+    png = cv2.imencode(".png", np.full((40, 40), 200, np.uint8))[1].tobytes()
+    (tmp_path / "cut.png").write_bytes(png[: len(png) // 2])
+    code, _, err = invoke(run_command, "cnn-run", ["--model", onnx_model, tmp_path / "cut.png"], capsys)
+    line = err.strip()
+    assert code == 1 and line.startswith(f"cnn-run: error: {tmp_path / 'cut.png'}: not a readable image ("), line
+    assert "WARN" not in line and ".cpp:" not in line and "\n" not in line
+
+
 def test_show_without_a_display_is_one_line(onnx_model, inputs, monkeypatch, capsys):
     """Qt aborts the process (no error to catch) when it finds no display, so it is looked for first."""
     monkeypatch.setattr(sys, "platform", "linux")
