@@ -34,17 +34,18 @@ def frame_digit(ink: np.ndarray, box: int = BOX_SIZE, size: int = INPUT_SIZE) ->
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
-    """Any OpenCV image (gray, BGR, BGRA; 8-bit, 16-bit, integer or float) as uint8 gray."""
-    image = to_uint8(image)
+    """Any OpenCV image (gray, BGR, BGRA; 8-bit, 16-bit, integer or float) as uint8 gray: the gray level first,
+    then the stretch to 0-255 (the input convention's order)."""
     if image.ndim == 3:
+        if image.dtype not in (np.uint8, np.uint16, np.float32):  # the depths OpenCV's colour conversion takes
+            image = image.astype(np.float32)  # 32-bit integers and doubles, which TIFFs hold
         code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
         image = cv2.cvtColor(image, code)
-    return image
+    return to_uint8(image)
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
-    """`image` stretched to 0-255 if it is not 8-bit already: OpenCV's colour conversions take no 32-bit integers or
-    doubles (TIFFs hold both), and a float image's NaN and infinities become 0 rather than garbage."""
+    """`image` stretched min-max to 0-255 if it is not 8-bit already; a float image's NaN and infinities become 0."""
     if image.dtype == np.uint8:
         return image
     if image.dtype.kind == "f":

@@ -50,3 +50,16 @@ def test_to_gray_takes_colour_alpha_and_16_bit():
         gray = to_gray(image)
         assert gray.shape == (10, 10) and gray.dtype == np.uint8
     assert to_gray(deep).max() == 255
+
+
+def test_a_16_bit_colour_image_is_made_gray_before_it_is_stretched():
+    """The input convention's order (docs/contracts.md): gray level, then min-max to 0-255; the alpha plays no part."""
+    rng = np.random.default_rng(0)
+    bgra = rng.integers(0, 65536, (12, 16, 4)).astype(np.uint16)
+    bgra[..., 3] = 65535  # an opaque alpha, far above the colours: stretched with them it would flatten the gray
+    bgra[..., :3] //= 4
+    gray = cv2.cvtColor(bgra, cv2.COLOR_BGRA2GRAY)
+    expected = cv2.normalize(gray, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    assert np.array_equal(to_gray(bgra), expected)
+    doubles = to_gray(bgra.astype(np.float64)).astype(int)  # TIFF's doubles the same way, gray levels not rounded
+    assert np.abs(doubles - expected).max() <= 1

@@ -157,12 +157,12 @@ def test_images_of_any_depth_are_read_and_saved(onnx_model, tmp_path, capsys):
     ramp = np.tile(np.linspace(-5, 5, 64), (48, 1))
     ramp[0, 0] = np.nan
     images = {"f64.tiff": ramp, "i32.tiff": (np.nan_to_num(ramp) * 1e6).astype(np.int32),
-              "f32.tiff": ramp.astype(np.float32)}
+              "f32.tiff": ramp.astype(np.float32), "bgr64.tiff": np.dstack([ramp, ramp / 2, -ramp])}
     for name, image in images.items():
         assert cv2.imwrite(str(tmp_path / name), image)
     code, out, err = invoke(run_command, "cnn-run", ["--model", onnx_model, *[tmp_path / n for n in images],
                                                      "--save", tmp_path / "out"], capsys)
-    assert code == 0 and err == "" and len(out.splitlines()) == 3
+    assert code == 0 and err == "" and len(out.splitlines()) == len(images)
     for name in images:
         assert cv2.imread(str(tmp_path / "out" / name)).shape == (48, 64, 3)
 
