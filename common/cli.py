@@ -58,6 +58,26 @@ def entry_point(command: click.Command, prog: str) -> Callable[[], None]:
     return lambda: run_cli(command, prog)
 
 
+def load_and_run(prog: str, module: str, name: str) -> None:
+    """Import a command's module and run its entry point `name`.
+
+    Loading takes a while (torch seconds, ONNX Runtime and OpenCV a third of
+    one), and a Ctrl-C meanwhile is the command's one line, not a traceback
+    from deep inside an import.
+    """
+    try:
+        main = getattr(importlib.import_module(module), name)
+    except KeyboardInterrupt:
+        click.echo(f"{prog}: interrupted", err=True)
+        sys.exit(130)
+    main()
+
+
+def run_main() -> None:
+    """`cnn-run`'s console script: here, in a module that loads nothing heavy, so a Ctrl-C at start is one line."""
+    load_and_run("cnn-run", "digit_cnn_edge.runtime.cli", "run_main")
+
+
 def missing_modules(modules: Iterable[str]) -> list[str]:
     """The modules that are not installed, found without importing any."""
     return [m for m in modules if importlib.util.find_spec(m) is None]

@@ -10,7 +10,7 @@ Importing this package needs no torch, so `cnn-export` can say which extra to
 install; `export` and its types load torch when first used.
 """
 
-from digit_cnn_edge.common.cli import needs_extra
+from digit_cnn_edge.common.cli import load_and_run, needs_extra
 
 NEEDS = ("torch", "onnx", "onnxscript", "mlxtend")
 _PIPELINE = ("export", "ExportOptions", "ExportResult", "GateFailed")
@@ -26,6 +26,4 @@ def __getattr__(name: str) -> object:
 
 def export_main() -> None:
     needs_extra("cnn-export", "export", NEEDS)
-    from digit_cnn_edge.export.cli import export_main as main
-
-    main()
+    load_and_run("cnn-export", "digit_cnn_edge.export.cli", "export_main")

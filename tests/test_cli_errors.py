@@ -7,6 +7,8 @@ model), the exit code, and words the one line must hold.
 """
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -15,6 +17,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper, save
 
+from digit_cnn_edge.common.cli import load_and_run
 from digit_cnn_edge.export.cli import export_command
 from digit_cnn_edge.runtime.cli import run_command
 from digit_cnn_edge.train.cli import eval_command, train_command
@@ -154,3 +157,19 @@ def test_save_trouble_fails_that_source_only_and_copies_keep_their_format(onnx_m
         assert (out / name).read_bytes().startswith(start), name
     assert cv2.imread(str(out / "d.pgm"), cv2.IMREAD_UNCHANGED).ndim == 2
     assert sorted(p.name for p in out.iterdir()) == names
+
+
+def test_ctrl_c_while_a_command_loads_is_one_line(tmp_path, monkeypatch, capsys):
+    """torch takes seconds to load, ONNX Runtime and OpenCV a third of one: a Ctrl-C then was a traceback."""
+    (tmp_path / "interrupted_while_loading.py").write_text("raise KeyboardInterrupt\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(SystemExit) as done:
+        load_and_run("cnn-run", "interrupted_while_loading", "run_main")
+    assert done.value.code == 130 and capsys.readouterr().err == "cnn-run: interrupted\n"
+
+
+def test_the_console_scripts_load_nothing_heavy_before_they_can_say_interrupted():
+    code = ("import sys, digit_cnn_edge.common.cli, digit_cnn_edge.train, digit_cnn_edge.export; "
+            "print(sorted({'torch', 'onnxruntime', 'cv2', 'numpy'} & set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "[]"

@@ -7,7 +7,7 @@ Importing this package needs no torch, so the console scripts can say which
 extra to install; `train` and its types load torch when first used.
 """
 
-from digit_cnn_edge.common.cli import needs_extra
+from digit_cnn_edge.common.cli import load_and_run, needs_extra
 
 NEEDS = ("torch", "torchvision", "mlxtend", "matplotlib", "tqdm")
 _RECIPE = ("train", "TrainOptions", "TrainResult")
@@ -23,13 +23,9 @@ def __getattr__(name: str) -> object:
 
 def train_main() -> None:
     needs_extra("cnn-train", "train", NEEDS)
-    from digit_cnn_edge.train.cli import train_main as main
-
-    main()
+    load_and_run("cnn-train", "digit_cnn_edge.train.cli", "train_main")
 
 
 def eval_main() -> None:
     needs_extra("cnn-eval", "train", NEEDS)
-    from digit_cnn_edge.train.cli import eval_main as main
-
-    main()
+    load_and_run("cnn-eval", "digit_cnn_edge.train.cli", "eval_main")
