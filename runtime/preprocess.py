@@ -36,6 +36,8 @@ def frame_digit(ink: np.ndarray, box: int = BOX_SIZE, size: int = INPUT_SIZE) ->
 def to_gray(image: np.ndarray) -> np.ndarray:
     """Any OpenCV image (gray, BGR, BGRA; 8-bit, 16-bit, integer or float) as uint8 gray: the gray level first,
     then the stretch to 0-255 (the input convention's order)."""
+    if image.ndim == 3 and image.shape[2] == 1:  # gray with a channel axis, as numpy code often holds it
+        image = image[..., 0]
     if image.ndim == 3:
         if image.dtype not in (np.uint8, np.uint16, np.float32):  # the depths OpenCV's colour conversion takes
             image = image.astype(np.float32)  # 32-bit integers and doubles, which TIFFs hold

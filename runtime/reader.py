@@ -75,6 +75,7 @@ class DigitReader:
         for, across (a JPEG decoded smaller, `decode.decode_smaller`), so the boxes are in the source's pixels."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r} (known: {', '.join(MODES)})")
+        check_image(image)
         h, w = image.shape[:2]
         if mode == "auto":
             mode = "single" if max(h, w) * scale <= SINGLE_MAX_SIDE else "segment"
@@ -87,6 +88,20 @@ class DigitReader:
         digits = self._digits(_scaled(found.boxes, scale), *self.classifier.predict(found.crops),
                               _scaled(found.others, scale))
         return Reading(digits, mode)
+
+
+def check_image(image: object) -> None:
+    """An image as OpenCV gives one: an array of rows, columns and 1, 3 or 4 channels, not empty.
+
+    Said here, in words: `cv2.imread` returns None for a file it cannot read, and
+    without this that None failed deep inside the segmenter.
+    """
+    if image is None:
+        raise TypeError("image is None: cv2.imread returns None for a file it cannot read")
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"image is a {type(image).__name__}, not a numpy array (decode bytes with cv2.imdecode)")
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)) or image.size == 0:
+        raise ValueError(f"image of shape {image.shape}: expected rows x columns, gray, BGR or BGRA, not empty")
 
 
 def _scaled(boxes: list[Box], scale: int) -> list[Box]:

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -288,3 +289,22 @@ def test_a_large_jpeg_is_decoded_straight_to_the_working_size_and_read_as_the_fu
     assert [d.label for d in fast.digits] == [d.label for d in full.digits] and len(fast.digits) == 5
     assert all(max(abs(a - b) for a, b in zip(f.box, s.box)) <= 4 for f, s in zip(full.digits, fast.digits))
     assert decode_file("frame.jpg", data, gray=True, short_side=600)[1] == 1  # 1080 is under twice 600: full size
+
+
+@pytest.mark.parametrize("image, error, words", [
+    (None, TypeError, "cv2.imread returns None"),
+    (b"\xff\xd8\xff", TypeError, "not a numpy array"),
+    (np.zeros(5, np.uint8), ValueError, "shape (5,)"),
+    (np.zeros((8, 8, 2), np.uint8), ValueError, "shape (8, 8, 2)"),
+    (np.zeros((0, 0), np.uint8), ValueError, "not empty"),
+], ids=["None", "bytes", "1-D", "2 channels", "empty"])
+def test_the_library_says_what_is_wrong_with_an_image(onnx_model, image, error, words):
+    """`reader.read(cv2.imread("typo.jpg"))` failed deep in the segmenter with "'NoneType' has no attribute"."""
+    with pytest.raises(error, match=re.escape(words)):
+        DigitReader(DigitClassifier(onnx_model)).read(image)
+
+
+def test_gray_with_a_channel_axis_reads_as_gray(onnx_model, scenes):
+    gray = cv2.cvtColor(scenes[0].image, cv2.COLOR_BGR2GRAY)
+    reader = DigitReader(DigitClassifier(onnx_model))
+    assert reader.read(gray[..., None]).digits == reader.read(gray).digits
