@@ -108,7 +108,6 @@ def frames(source: Source, max_pixels: int = MAX_PIXELS, gray: bool = False) -> 
         yield Frame(source.name, None, read_image(source.name, max_pixels, gray))
         return
     cap = open_capture(source, max_pixels)
-    claimed = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if source.kind == "video" else 0
     fps = cap.get(cv2.CAP_PROP_FPS)
     fps = fps if fps and fps > 0 else None
     index = 0
@@ -134,6 +133,3 @@ def frames(source: Source, max_pixels: int = MAX_PIXELS, gray: bool = False) -> 
             cap.release()
     if index == 0:
         raise SourceError(f"{source.name}: no frames could be read")
-    if index < claimed - max(2, claimed // 20):  # a header's count can be an estimate: a frame or two, 5%, is allowed
-        raise SourceError(f"{source.name}: {index} of the {claimed} frames its header counts could be read "
-                          "(cut short or damaged)")

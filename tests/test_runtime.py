@@ -178,24 +178,6 @@ def test_a_broken_image_says_why_without_opencvs_log_prefix(onnx_model, tmp_path
     assert "WARN" not in line and ".cpp:" not in line and "\n" not in line
 
 
-def test_a_video_cut_short_is_an_error_after_the_frames_it_has(onnx_model, sample, tmp_path, capsys):
-    """Its header counts 20 frames and 7 or so can be read: those are printed, then one line says so, and its
-    --save copy, which would end mid-stream, is not kept."""
-    video = cv2.VideoWriter(str(tmp_path / "whole.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
-    for digit in np.resize(sample.val.images, (20, 28, 28)):
-        video.write(cv2.cvtColor(cv2.resize(255 - digit, (64, 48)), cv2.COLOR_GRAY2BGR))
-    video.release()
-    whole = (tmp_path / "whole.avi").read_bytes()
-    (tmp_path / "cut.avi").write_bytes(whole[: len(whole) * 35 // 100])
-    code, out, err = invoke(run_command, "cnn-run", ["--model", onnx_model, tmp_path / "cut.avi", tmp_path / "whole.avi",
-                                                     "--save", tmp_path / "out"], capsys)
-    read = [line for line in out.splitlines() if line.startswith(f"{tmp_path / 'cut.avi'}#")]
-    assert code == 1 and 0 < len(read) < 18
-    assert err.strip() == (f"cnn-run: error: {tmp_path / 'cut.avi'}: {len(read)} of the 20 frames its header counts "
-                           "could be read (cut short or damaged)")
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["whole.annotated.mp4"]
-
-
 def test_show_without_a_display_is_one_line(onnx_model, inputs, monkeypatch, capsys):
     """Qt aborts the process (no error to catch) when it finds no display, so it is looked for first."""
     monkeypatch.setattr(sys, "platform", "linux")
