@@ -42,15 +42,19 @@ def run_cli(command: click.Command, prog: str, argv: list[str] | None = None) ->
         sys.exit(e.exit_code)
     except (click.exceptions.Abort, KeyboardInterrupt) as e:
         # Click turns Ctrl-C into Abort; a stage may have said what it kept ("kept the last finished epoch ...").
-        said = str(e.__cause__ if isinstance(e, click.exceptions.Abort) and e.__cause__ else e)
-        click.echo(f"{prog}: interrupted" + (f": {said}" if said else ""), err=True)
-        sys.exit(130)
+        interrupted(prog, str(e.__cause__ if isinstance(e, click.exceptions.Abort) and e.__cause__ else e))
     except click.ClickException as e:
         print_error(prog, e.format_message())
         sys.exit(e.exit_code)
     except UserError as e:
         fail(prog, e)
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def interrupted(prog: str, said: str = "") -> NoReturn:
+    """Ctrl-C: one line, with what the command kept if it says, and the shell's exit code for SIGINT."""
+    click.echo(f"{prog}: interrupted" + (f": {said}" if said else ""), err=True)
+    sys.exit(130)
 
 
 def entry_point(command: click.Command, prog: str) -> Callable[[], None]:
@@ -68,8 +72,7 @@ def load_and_run(prog: str, module: str, name: str) -> None:
     try:
         main = getattr(importlib.import_module(module), name)
     except KeyboardInterrupt:
-        click.echo(f"{prog}: interrupted", err=True)
-        sys.exit(130)
+        interrupted(prog)
     main()
 
 

@@ -29,3 +29,10 @@ class MissingExtra(UserError):
     """An optional dependency group that is not installed; 2, like a usage error, since nothing ran."""
 
     exit_code = 2
+
+
+def shortened(text: str, most: int = 160) -> str:
+    """`text` as one line of at most `most` characters, cut at a word: a library's reason or a file's own text
+    inside an error line, which must stay one readable line however long they are."""
+    line = " ".join(text.split())
+    return line if len(line) <= most else line[:most].rsplit(" ", 1)[0] + " ..."

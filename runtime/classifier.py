@@ -14,7 +14,7 @@ import numpy as np
 import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
-from digit_cnn_edge.common.errors import BadModel
+from digit_cnn_edge.common.errors import BadModel, shortened
 from digit_cnn_edge.runtime import convention as cv
 from digit_cnn_edge.runtime.preprocess import prepare_single
 
@@ -39,8 +39,6 @@ for 37 GiB on its first image.
 """
 
 _INPUT_TYPE = "tensor(float)"
-_REASON_CHARS = 200
-"""Longest ONNX Runtime reason kept in the one-line error, cut at a word."""
 
 _ORT_SOURCE = re.compile(r"\S+\.(?:cc|cpp|h):\d+\s+(?:[^\s()]+\([^()]*\)(?:\s*const)?\s+)?")
 """The C++ file:line and function signature ONNX Runtime puts before some reasons: noise to a user."""
@@ -70,10 +68,11 @@ def _labels(path: Path, text: str) -> tuple[str, ...]:
     try:
         labels = json.loads(text)
     except (ValueError, RecursionError) as e:  # RecursionError: JSON nested deeper than Python's stack
-        raise ModelError(f"{path}: malformed '{cv.META_LABELS}' metadata ({_shorten(str(e) or type(e).__name__)})") from None
+        reason = shortened(str(e) or type(e).__name__)
+        raise ModelError(f"{path}: malformed '{cv.META_LABELS}' metadata ({reason})") from None
     if not isinstance(labels, list) or not labels or not all(_is_label(label) for label in labels):
         raise ModelError(f"{path}: '{cv.META_LABELS}' metadata must be a non-empty JSON list of class names, "
-                         f"found {_shorten(text)}")
+                         f"found {shortened(text)}")
     return tuple(str(label) for label in labels)
 
 
@@ -86,7 +85,7 @@ def _side(path: Path, meta: dict[str, str], key: str, default: int, largest: int
     try:
         value = int(meta.get(key, default))
     except ValueError as e:
-        raise ModelError(f"{path}: malformed '{key}' metadata ({_shorten(str(e))})") from None
+        raise ModelError(f"{path}: malformed '{key}' metadata ({shortened(str(e))})") from None
     if not 1 <= value <= largest:
         raise ModelError(f"{path}: '{key}' metadata is {value}, expected 1 to {largest} ({why})")
     return value
@@ -149,14 +148,6 @@ def _model_info(path: Path, session: ort.InferenceSession) -> ModelInfo:
     )
 
 
-def _shorten(text: str, limit: int = _REASON_CHARS) -> str:
-    """One line of at most `limit` characters, cut at a word."""
-    line = " ".join(text.split())
-    if len(line) <= limit:
-        return line
-    return line[:limit].rsplit(" ", 1)[0] + " ..."
-
-
 def _ort_reason(error: Exception, path: Path) -> str:
     """ONNX Runtime's own reason, without its error-code prefix, the file name and the C++ location before it."""
     text = str(error)
@@ -166,7 +157,7 @@ def _ort_reason(error: Exception, path: Path) -> str:
             break
     text = re.sub(r"^\s*\d+ : [A-Z_]+ : ", "", text)
     text = _ORT_SOURCE.sub("", text).strip()
-    return _shorten(text) or type(error).__name__
+    return shortened(text) or type(error).__name__
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -344,8 +344,11 @@ def process(source: Source, reader: DigitReader, mode: str, as_json: bool, save:
 
 
 def has_display() -> bool:
-    """Whether a window can open: on Linux, Qt aborts the whole process when there is no X or Wayland display."""
-    return not sys.platform.startswith("linux") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    """Whether a window can open: on Linux, Qt aborts the whole process when there is no X or Wayland display
+    (unless it is told to draw elsewhere, QT_QPA_PLATFORM: a framebuffer, EGL, VNC)."""
+    if not sys.platform.startswith("linux"):
+        return True
+    return any(os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
 
 
 def show_frame(image: np.ndarray, still: bool) -> bool:

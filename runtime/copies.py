@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from digit_cnn_edge.common.errors import CannotWrite
+from digit_cnn_edge.common.errors import CannotWrite, shortened
 from digit_cnn_edge.common.files import atomic_path, discard, move_into_place, temp_sibling
 from digit_cnn_edge.runtime.decode import library_messages, quietly
 from digit_cnn_edge.runtime.sources import Source
@@ -42,7 +42,8 @@ def overwritten_source(sources: list[Source], folder: Path) -> Source | None:
         if source.kind == "camera":
             continue
         name = copy_name(source.name) if source.kind == "image" else video_name(source)
-        if (folder / name).resolve() == Path(source.name).resolve():
+        target = folder / name
+        if target.exists() and Path(source.name).exists() and target.samefile(source.name):  # links, any case
             return source
     return None
 
@@ -71,7 +72,7 @@ def encode_image(image: np.ndarray, suffix: str) -> EncodedImage:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     encoded, reason = quietly(lambda: cv2.imencode(suffix, image))
     if encoded is None or not encoded[0]:
-        return EncodedImage(None, (reason or "the encoder failed")[:160])
+        return EncodedImage(None, shortened(reason or "the encoder failed"))
     return EncodedImage(encoded[1].tobytes())
 
 
@@ -99,7 +100,7 @@ class VideoSink:
         if not self._writer.isOpened():
             discard(self._tmp)
             raise CannotWrite(f"cannot write {path}: no MPEG-4 video writer opens there"
-                              + (f" ({said[-1][:160]})" if said else ""))
+                              + (f" ({shortened(said[-1])})" if said else ""))
 
     def write(self, image: np.ndarray) -> None:
         self._writer.write(image)

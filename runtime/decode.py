@@ -22,7 +22,7 @@ from typing import TypeVar
 import cv2
 import numpy as np
 
-from digit_cnn_edge.common.errors import BadInput
+from digit_cnn_edge.common.errors import BadInput, shortened
 
 MAX_PIXELS = 89_478_485
 """Pillow's limit (its DecompressionBombWarning), so the refusals match what users know."""
@@ -76,6 +76,8 @@ def library_messages() -> Iterator[list[str]]:
     in our own error. Process-wide while the block runs, so keep the block short.
     """
     lines: list[str] = []
+    level = cv2.utils.logging.getLogLevel()  # cnn-run silences OpenCV's log; here its warnings are the reasons
+    cv2.utils.logging.setLogLevel(max(level, cv2.utils.logging.LOG_LEVEL_WARNING))
     sys.stderr.flush()
     read_end, write_end = os.pipe()
     os.set_blocking(read_end, False)
@@ -88,6 +90,7 @@ def library_messages() -> Iterator[list[str]]:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+        cv2.utils.logging.setLogLevel(level)
         said = b""
         while chunk := _read_available(read_end):
             said += chunk
@@ -101,16 +104,11 @@ def quietly(call: Callable[[], T]) -> tuple[T | None, str | None]:
     The reason is OpenCV's exception, else the last line a library printed, else None.
     """
     result, failure = None, None
-    level = cv2.utils.logging.getLogLevel()  # cnn-run silences OpenCV's log; its warnings are the reasons here
-    cv2.utils.logging.setLogLevel(max(level, cv2.utils.logging.LOG_LEVEL_WARNING))
-    try:
-        with library_messages() as said:
-            try:
-                result = call()
-            except cv2.error as e:
-                failure = opencv_reason(e)
-    finally:
-        cv2.utils.logging.setLogLevel(level)
+    with library_messages() as said:
+        try:
+            result = call()
+        except cv2.error as e:
+            failure = opencv_reason(e)
     return result, failure or (_readable(said[-1]) if said else None)
 
 
@@ -164,7 +162,7 @@ def decode_smaller(data: bytes, max_pixels: int = MAX_PIXELS, gray: bool = False
     flags = _REDUCED[factor] if factor > 1 else cv2.IMREAD_GRAYSCALE if gray and jpeg else cv2.IMREAD_UNCHANGED
     image, reason = quietly(lambda: cv2.imdecode(np.frombuffer(data, np.uint8), flags))
     if image is None or image.size == 0:
-        raise Refused("not a readable image" + (f" ({reason[:160]})" if reason else ""))
+        raise Refused("not a readable image" + (f" ({shortened(reason)})" if reason else ""))
     return image, factor
 
 

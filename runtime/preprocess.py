@@ -46,12 +46,18 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return to_uint8(image)
 
 
+_NORMALIZES = tuple(np.dtype(t) for t in (np.int8, np.uint16, np.int16, np.int32, np.float32, np.float64))
+"""The depths OpenCV's normalize takes in every version the runtime supports (4.8 on)."""
+
+
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """`image` stretched min-max to 0-255 if it is not 8-bit already; a float image's NaN and infinities become 0."""
     if image.dtype == np.uint8:
         return image
     if image.dtype.kind == "f":
         image = np.nan_to_num(image, nan=0.0, posinf=0.0, neginf=0.0)
+    if image.dtype not in _NORMALIZES:  # 64-bit and unsigned 32-bit integers, booleans: OpenCV 4 takes none
+        image = image.astype(np.float64)
     return cv2.normalize(image, None, 0, 255, cv2.NORM_MINMAX, dtype=cv2.CV_8U)
 
 

@@ -277,7 +277,7 @@ class Readers:
         self._ready = False
         self._chunk: _Chunk | None = None  # the chunk being filled
         self._chunk_size = CHUNK  # tasks a chunk holds: CHUNK for still images, 1 for a video's frames
-        self._children_before = set(multiprocessing.active_children())  # processes that are not this pool's
+        self._processes: list[multiprocessing.process.BaseProcess] = []  # the pool's workers, once started
         self.failed_start: OSError | None = None  # why no worker could be started, if so: all was read here
 
     @property
@@ -306,13 +306,15 @@ class Readers:
         # arrives before a worker has set it aside (`_start_worker`) cannot kill it half-started.
         if hasattr(signal, "pthread_sigmask"):
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        before = set(multiprocessing.active_children())
         try:
             pool = ProcessPoolExecutor(self._workers, mp_context=_context(), initializer=_start_worker,
                                        initargs=(self._spec,))
             self._pool = pool
-            self._probes = [pool.submit(_started) for _ in range(self._workers)]
+            self._probes = [pool.submit(_started) for _ in range(self._workers)]  # each starts a worker
         except OSError as e:  # no semaphores, no socket for the fork server: this process reads on alone
             self.failed_start = e
+        self._processes = [p for p in multiprocessing.active_children() if p not in before]
 
     def _stop_workers(self) -> None:
         """End the workers at once, whether the run finished or was stopped: they hold nothing the command needs.
@@ -330,10 +332,9 @@ class Readers:
             if self._pool is None:
                 return
             self._pool.shutdown(wait=False, cancel_futures=True)
-            workers = [p for p in multiprocessing.active_children() if p not in self._children_before]
-            for process in workers:
+            for process in self._processes:
                 process.terminate()
-            for process in workers:
+            for process in self._processes:
                 process.join(JOIN_SECONDS)
         finally:
             if previous is not None:

@@ -142,6 +142,7 @@ def test_a_missing_camera_and_a_cut_video_are_one_line_each_with_nothing_from_op
                                         f"cnn-run: error: {tmp_path / 'cut.mp4'}: cannot open as a video"], done.stderr
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo") or not os.path.exists("/dev/urandom"), reason="POSIX pipes, devices")
 def test_a_pipe_or_a_device_is_refused_not_read_without_end(onnx_model, inputs, tmp_path, capsys):
     """Their size is 0, so no size check stops them: /dev/zero filled the memory, a named pipe blocked forever."""
     os.mkfifo(tmp_path / "pipe.jpg")
@@ -188,6 +189,7 @@ def test_show_without_a_display_is_one_line(onnx_model, inputs, monkeypatch, cap
                                         "(DISPLAY is not set)"
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="a device Linux has")
 def test_a_full_disk_under_stdout_is_one_line(onnx_model, inputs):
     cmd = [sys.executable, "-c", "from digit_cnn_edge.runtime.cli import run_main; run_main()",
            "--model", str(onnx_model), str(inputs / "scene0.jpg")]

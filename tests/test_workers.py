@@ -174,6 +174,9 @@ def test_a_second_ctrl_c_while_stopping_still_ends_every_worker(tmp_path, pool_a
     terminal's user, or `timeout` signalling the process and then its group) left workers that never got theirs,
     and cnn-run waited for them without end. Here the first Ctrl-C has ended the reading while workers are busy
     with large images (seconds a chunk), and the second comes while the command stops them."""
+    bystander = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(60,))
+    bystander.start()  # an application's own process, started before the workers: not theirs to end
+    others = set(multiprocessing.active_children())
     big = tmp_path / "big.png"
     cv2.imwrite(str(big), np.tile(np.arange(6000, dtype=np.uint16) % 251, (6000, 1)).astype(np.uint8))
     spec = workers.ReaderSpec(None, 1, 0.5)
@@ -206,10 +209,12 @@ def test_a_second_ctrl_c_while_stopping_still_ends_every_worker(tmp_path, pool_a
         stopping.clear()
         timer.join()
         signal.signal(signal.SIGINT, previous)
-        left = multiprocessing.active_children()
+        left = [process for process in multiprocessing.active_children() if process not in others]
         for process in left:
             process.kill()
     assert not interrupted and not left and took < 5
+    assert bystander.is_alive()
+    bystander.kill()
 
 
 def test_workers_that_cannot_start_leave_the_reading_to_the_command(folder, monkeypatch, capsys):

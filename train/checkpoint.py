@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from digit_cnn_edge.common.errors import BadModel
+from digit_cnn_edge.common.errors import BadModel, shortened
 from digit_cnn_edge.common.files import atomic_path
 from digit_cnn_edge.runtime import __version__
 from digit_cnn_edge.runtime.convention import BOX_SIZE, INPUT_SIZE, LABELS
@@ -50,7 +50,12 @@ def load(path: str | Path) -> dict:
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     # torch.load reads any other file as an old-style pickle, whose parser fails in ways no list of errors covers
-    if not zipfile.is_zipfile(path):
+    try:
+        with open(path, "rb") as file:
+            is_zip = zipfile.is_zipfile(file)  # which, given a path, would take a file it cannot open for no zip
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read ({e.strerror or e})") from None
+    if not is_zip:
         raise CheckpointError(f"{path}: not a readable checkpoint (not a whole zip archive, which torch.save writes)")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
@@ -59,16 +64,11 @@ def load(path: str | Path) -> dict:
             raise CheckpointError(f"{path}: not a cnn-train checkpoint (it holds Python objects, not only data)") from None
         raise CheckpointError(f"{path}: not a readable checkpoint (its pickled data cannot be read)") from None
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as e:
-        raise CheckpointError(f"{path}: not a readable checkpoint ({_first_words(e)})") from None
+        reason = shortened(str(e) or type(e).__name__, 120)
+        raise CheckpointError(f"{path}: not a readable checkpoint ({reason})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a cnn-train checkpoint (no '{FORMAT}' format tag)")
     return ckpt
-
-
-def _first_words(error: Exception, most: int = 120) -> str:
-    """An error's first line, cut at a word to at most `most` characters."""
-    line = str(error).splitlines()[0] if str(error) else type(error).__name__
-    return line if len(line) <= most else line[:most].rsplit(" ", 1)[0] + " ..."
 
 
 def rebuild(ckpt: dict) -> nn.Module:
@@ -82,7 +82,8 @@ def rebuild(ckpt: dict) -> nn.Module:
     """
     arch, args = ckpt.get("arch"), ckpt.get("arch_args", {})
     if not isinstance(arch, str) or not isinstance(args, dict) or not all(isinstance(k, str) for k in args):
-        raise CheckpointError(f"not a cnn-train checkpoint: arch {_short(arch)} with arch_args {_short(args)}")
+        raise CheckpointError(f"not a cnn-train checkpoint: arch {shortened(repr(arch), 60)} with arch_args "
+                              f"{shortened(repr(args), 60)}")
     _check_argument_types(arch, args)
     _check_weights_fit(_skeleton(arch, args), ckpt.get("state_dict"), arch)
     model = build(arch, **args)
@@ -91,12 +92,6 @@ def rebuild(ckpt: dict) -> nn.Module:
     except RuntimeError as e:
         raise CheckpointError(f"weights do not fit architecture {arch!r}: {str(e).splitlines()[0]}") from None
     return model.eval()
-
-
-def _short(value: object, most: int = 60) -> str:
-    """A value's repr for a one-line message, cut so a file's megabyte string cannot flood it."""
-    text = repr(value)
-    return text if len(text) <= most else text[:most] + "..."
 
 
 def _check_argument_types(arch: str, args: dict) -> None:
@@ -109,10 +104,12 @@ def _check_argument_types(arch: str, args: dict) -> None:
         return  # _skeleton names the known ones
     for name in set(args) & set(arguments(arch)):
         value, default = args[name], default_argument(arch, name)
-        wanted = (int,) if isinstance(default, int) and not isinstance(default, bool) else (int, float)
+        if isinstance(default, bool) or not isinstance(default, (int, float)):
+            continue  # numbers are what sizes memory; other kinds are the architecture's to judge
+        wanted = (int,) if isinstance(default, int) else (int, float)
         if isinstance(value, bool) or not isinstance(value, wanted) or not math.isfinite(value):
             kind = "an integer" if wanted == (int,) else "a finite number"
-            raise CheckpointError(f"arch_args {name}={_short(value)} is not {kind} (architecture {arch!r})")
+            raise CheckpointError(f"arch_args {name}={shortened(repr(value), 60)} is not {kind} (architecture {arch!r})")
 
 
 def _skeleton(arch: str, args: dict) -> nn.Module:
@@ -123,7 +120,8 @@ def _skeleton(arch: str, args: dict) -> nn.Module:
     except KeyError as e:
         raise CheckpointError(str(e).strip("'\"")) from None
     except (TypeError, ValueError, RuntimeError) as e:  # sizes torch refuses: negative, zero groups, ...
-        raise CheckpointError(f"arch_args {_short(args)} do not build architecture {arch!r} ({_first_words(e)})") from None
+        raise CheckpointError(f"arch_args {shortened(repr(args), 60)} do not build architecture {arch!r} "
+                              f"({shortened(str(e) or type(e).__name__, 120)})") from None
 
 
 def _check_weights_fit(skeleton: nn.Module, state: object, arch: str) -> None:

@@ -23,8 +23,8 @@ def tqdm_progress(items: Iterable, total: int, desc: str) -> Iterable:
 
 positive = click.IntRange(min=1)
 share = FiniteFloatRange(0, 1)
-seeds = click.IntRange(0, 2**32 - 1)
-"""Seeds numpy and torch both take: numpy refuses negative ones, torch overflows past 64 bits; 32 bits is the usual range."""
+seeds = click.IntRange(0, 2**63 - 1)
+"""Seeds numpy and torch both take: numpy refuses negative ones, torch overflows past 64 bits."""
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})

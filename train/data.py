@@ -151,7 +151,8 @@ def download_mnist(data_dir: Path) -> None:
     """
     from torchvision.datasets import MNIST
 
-    gap = f", where {missing_files(data_dir)}" if mnist_files(data_dir) else ""
+    missing = missing_files(data_dir) if mnist_files(data_dir) else ""
+    gap = f", where {missing}" if missing else ""
     try:
         for train in (True, False):
             MNIST(str(data_dir), train=train, download=True)
@@ -163,9 +164,12 @@ def download_mnist(data_dir: Path) -> None:
 
 
 def missing_files(data_dir: Path) -> str:
-    """Which of MNIST's files `data_dir` lacks, the first by name: "data/MNIST/raw/t10k-... is missing (and 1 more)"."""
+    """Which of MNIST's files `data_dir` lacks, the first by name: "data/MNIST/raw/t10k-... is missing (and 1 more)";
+    "" when it has them all."""
     raw = data_dir / "MNIST" / "raw"
     missing = [name for name in MNIST_FILES if not (raw / name).is_file()]
+    if not missing:
+        return ""
     return f"{raw / missing[0]} is missing" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
 
 
