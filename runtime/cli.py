@@ -43,13 +43,20 @@ from digit_cnn_edge.runtime.workers import (
     cores,
     in_order,
     jobs,
-    quiet_libraries,
     workers_for,
 )
 
 QUIT_KEYS = (ord("q"), ord("Q"), 27)
 MOST_PROCESSES = 256
 """Most --workers and --threads: beyond any machine's cores, short of starting processes or threads without end."""
+
+
+def quiet_libraries() -> None:
+    """OpenCV's and FFmpeg's own messages off, unless asked for through their variables: a camera that is not there
+    or a broken video is cnn-run's one line, not a dozen of theirs before it."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's quiet level, read when OpenCV first starts it
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
 def describe(source: str, index: int | None, reading: Reading) -> str:

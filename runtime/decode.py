@@ -176,11 +176,12 @@ def read_bytes(path: str | Path, max_pixels: int = MAX_PIXELS) -> bytes:
         status = os.stat(path)
         if not stat.S_ISREG(status.st_mode):  # a device or a pipe: no size to check, endless or blocking
             raise BadInput(f"{path}: not a regular file")
-        with open(path, "rb") as file:
-            # the size first, so a huge file is not read; then no more than the limit, should it grow meanwhile
-            data = b"" if status.st_size > most else file.read(most + 1)
-        if status.st_size > most or len(data) > most:
-            size = max(status.st_size, len(data))
+        size, data = status.st_size, b""
+        if size <= most:  # a huge file is not read; one that grows meanwhile is read no further than the limit
+            with open(path, "rb") as file:
+                data = file.read(most + 1)
+            size = len(data)
+        if size > most:
             raise BadInput(f"{path}: {size:,} bytes, more than any image within the limit of {max_pixels:,} pixels")
         return data
     except OSError as e:

@@ -204,14 +204,6 @@ class _InProcess:
         return True
 
 
-def quiet_libraries() -> None:
-    """OpenCV's and FFmpeg's own messages off, unless asked for through their variables: a camera that is not there
-    or a broken video is the command's one line, not a dozen of theirs before it."""
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # FFmpeg's quiet level, read when OpenCV first starts it
-    if "OPENCV_LOG_LEVEL" not in os.environ:
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-
-
 _reader: DigitReader | None = None
 """A worker process's own reader, built once by `_start_worker`."""
 
@@ -220,7 +212,6 @@ def _start_worker(spec: ReaderSpec) -> None:
     global _reader
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the command's to handle: it ends the workers
     cv2.setNumThreads(1)  # one core per worker; OpenCV's own threads would only compete with the other workers
-    quiet_libraries()
     _reader = spec.build()
 
 
@@ -323,7 +314,7 @@ class Readers:
         stop message from the task queue: a second Ctrl-C during that wait (a
         terminal's user, `timeout` signalling the process and then its group)
         left workers that never got theirs, and the command waited for them
-        without end. Ctrl-C is set aside meanwhile: this takes at most a second.
+        without end. Ctrl-C is set aside meanwhile: a second a worker at most.
         """
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main_thread() else None
         try:

@@ -132,21 +132,21 @@ def _check_weights_fit(skeleton: nn.Module, state: object, arch: str) -> None:
     """
     if not isinstance(state, dict):
         raise CheckpointError(f"not a cnn-train checkpoint: its state_dict is a {type(state).__name__}, not a dict")
-    expected = skeleton.state_dict()
+    expected, misfit = skeleton.state_dict(), f"weights do not fit architecture {arch!r}"
     missing, unexpected = sorted(set(expected) - set(state)), sorted(str(k)[:60] for k in set(state) - set(expected))
     if missing or unexpected:
         gaps = ([f"missing {', '.join(missing[:3])}"] if missing else []) + (
             [f"unexpected {', '.join(unexpected[:3])}"] if unexpected else [])
-        raise CheckpointError(f"weights do not fit architecture {arch!r}: {'; '.join(gaps)}")
+        raise CheckpointError(f"{misfit}: {'; '.join(gaps)}")
     for name, want in expected.items():
         got = state[name]
         if not isinstance(got, torch.Tensor):
-            raise CheckpointError(f"weights do not fit architecture {arch!r}: {name} is a {type(got).__name__}, not a tensor")
+            raise CheckpointError(f"{misfit}: {name} is a {type(got).__name__}, not a tensor")
         if got.shape != want.shape:
-            raise CheckpointError(f"weights do not fit architecture {arch!r}: {name} is {list(got.shape)} in the file, "
+            raise CheckpointError(f"{misfit}: {name} is {list(got.shape)} in the file, "
                                   f"{list(want.shape)} in the architecture its arch_args describe")
         if got.untyped_storage().nbytes() < (got.storage_offset() + got.numel()) * got.element_size():
-            raise CheckpointError(f"weights do not fit architecture {arch!r}: {name} claims {list(got.shape)} "
+            raise CheckpointError(f"{misfit}: {name} claims {list(got.shape)} "
                                   f"but the file holds {got.untyped_storage().nbytes():,} bytes for it")
 
 
