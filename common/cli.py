@@ -67,11 +67,16 @@ def load_and_run(prog: str, module: str, name: str) -> None:
 
     Loading takes a while (torch seconds, ONNX Runtime and OpenCV a third of
     one), and a Ctrl-C meanwhile is the command's one line, not a traceback
-    from deep inside an import.
+    from deep inside an import. An extension module may turn it into an
+    ImportError of its own (ONNX Runtime: "initialization failed").
     """
     try:
         main = getattr(importlib.import_module(module), name)
     except KeyboardInterrupt:
+        interrupted(prog)
+    except ImportError as e:
+        if not isinstance(e.__cause__ or e.__context__, KeyboardInterrupt):
+            raise
         interrupted(prog)
     main()
 

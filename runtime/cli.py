@@ -136,8 +136,9 @@ class Progress:
                    "costs more than a missed one, 0 keeps everything found.")
 @click.option("--workers", type=click.IntRange(1, MOST_PROCESSES), default=None, show_default=False,
               help=f"Processes that read files and a video's frames in parallel, each with its own model. Default: "
-                   f"this machine's cores ({cores()} here) for several files or a video, started once the reading "
-                   "outlasts their start, and 1 for a single image. The output is in input order and the same for "
+                   f"this machine's cores ({cores()} here) for several files or a video, and 1 for a single image. "
+                   "On Linux they are forked at once; elsewhere they start once the reading outlasts their start. "
+                   "The output is in input order and the same for "
                    "any number. A camera is always read in this one process, newest frame first, so its frames "
                    "stay live; so is every source under --show.")
 @click.option("--min-height", type=click.IntRange(min=4), default=Params.min_height,

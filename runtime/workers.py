@@ -9,18 +9,18 @@ worker are in flight, so memory stays flat however long the folder or the
 video, and results are taken in the order the tasks were made, so the output is
 the one a single process prints.
 
-Workers start by forkserver where there is one, else by spawn, never by fork: a
-forked copy of a process running ONNX Runtime's or OpenCV's threads can hang on
-a lock one of those threads held. Workers write nothing: the command prints
-every line and writes every --save copy, whole, so stopping a worker never
-leaves half a file. They ignore Ctrl-C, which is the command's to handle: it
-stops handing out tasks, ends the workers (what they were reading is no longer
-wanted) and says it was interrupted.
+Workers are forked from the command while that is safe (`may_fork`), else
+started by forkserver where there is one, else by spawn. Workers write nothing:
+the command prints every line and writes every --save copy, whole, so stopping
+a worker never leaves half a file. They ignore Ctrl-C, which is the command's
+to handle: it stops handing out tasks, ends the workers (what they were reading
+is no longer wanted) and says it was interrupted.
 """
 
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -238,6 +238,35 @@ def _context() -> multiprocessing.context.BaseContext:
     return context
 
 
+def _threads() -> int | None:
+    """How many threads this process runs, where the system says (Linux's /proc); None elsewhere."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return None
+
+
+_THREADS_AT_IMPORT = _threads()
+"""The threads this process ran once the runtime's libraries were imported (OpenBLAS's, one of ONNX Runtime's)."""
+
+
+def may_fork() -> bool:
+    """Whether workers may be forked from this process now: on Linux, while it runs no thread beyond those at import.
+
+    A fork copies only the thread that forks; a lock another thread held
+    stays locked in the copy for good. The fork server forks its workers
+    from a process that has imported this module and done nothing else,
+    whose only other threads are the libraries' own, asleep since import.
+    This process is in that state as long as no thread has been started
+    since: no OpenCV thread pool (started by the first frame it reads), no
+    ONNX Runtime pool (`--threads` over 1), no thread of ours. A worker
+    forked then is ready in milliseconds, where the fork server first
+    imports the runtime (a third of a second of a core), which on a folder
+    of a few hundred files is a large part of the run.
+    """
+    return sys.platform == "linux" and _THREADS_AT_IMPORT is not None and _threads() == _THREADS_AT_IMPORT
+
+
 def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
@@ -252,11 +281,12 @@ def in_background(work: Callable[[], None]) -> threading.Thread:
 class Readers:
     """Runs read tasks here with `reader` or in `workers` processes; a context manager that stops them.
 
-    Workers start once reading here has taken `warm_up` seconds, and this
-    process goes on reading until the first of them is ready, so no run waits
-    idle for a pool; with a warm-up, a run of a few files never starts one.
-    The pool is made in a thread of its own: starting worker processes blocks
-    until the first has imported the runtime, time this process reads in.
+    Where workers may be forked (`may_fork`), they are, at once, before this
+    process reads anything. Otherwise they start once reading here has taken
+    `warm_up` seconds (a run of a few files never starts them), the pool
+    being made in a thread of its own: starting it blocks until the first
+    worker has imported the runtime. Either way this process reads until the
+    first worker is ready, so no run waits idle for a pool.
     """
 
     def __init__(self, reader: DigitReader, spec: ReaderSpec, workers: int, warm_up: float = WARM_UP_SECONDS) -> None:
@@ -270,6 +300,9 @@ class Readers:
         self._chunk_size = CHUNK  # tasks a chunk holds: CHUNK for still images, 1 for a video's frames
         self._processes: list[multiprocessing.process.BaseProcess] = []  # the pool's workers, once started
         self.failed_start: OSError | None = None  # why no worker could be started, if so: all was read here
+        self.forked = workers > 1 and may_fork()
+        if self.forked:
+            self._launch(multiprocessing.get_context("fork"))
 
     @property
     def window(self) -> int:
@@ -288,23 +321,26 @@ class Readers:
             return _InChunk(self._chunk, len(self._chunk.tasks) - 1)
         now = time.perf_counter()
         self._first = self._first if self._first is not None else now
-        if self._workers > 1 and self._launcher is None and now - self._first >= self._warm_up:
-            self._launcher = in_background(self._launch)
+        if self._workers > 1 and not self.forked and self._launcher is None and now - self._first >= self._warm_up:
+            self._launcher = in_background(lambda: self._launch(_context()))
         return _InProcess(task, self._reader)
 
-    def _launch(self) -> None:
-        # Ctrl-C is the command's: the processes started from this thread inherit SIGINT blocked, so one that
-        # arrives before a worker has set it aside (`_start_worker`) cannot kill it half-started.
-        if hasattr(signal, "pthread_sigmask"):
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    def _launch(self, context: multiprocessing.context.BaseContext) -> None:
+        # Ctrl-C is the command's: processes started while this thread blocks SIGINT inherit it blocked, so one
+        # that arrives before a worker has set it aside (`_start_worker`) cannot kill it half-started.
+        masks = hasattr(signal, "pthread_sigmask")
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if masks else None
         before = set(multiprocessing.active_children())
         try:
-            pool = ProcessPoolExecutor(self._workers, mp_context=_context(), initializer=_start_worker,
+            pool = ProcessPoolExecutor(self._workers, mp_context=context, initializer=_start_worker,
                                        initargs=(self._spec,))
             self._pool = pool
             self._probes = [pool.submit(_started) for _ in range(self._workers)]  # each starts a worker
         except OSError as e:  # no semaphores, no socket for the fork server: this process reads on alone
             self.failed_start = e
+        finally:
+            if masks:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         self._processes = [p for p in multiprocessing.active_children() if p not in before]
 
     def _stop_workers(self) -> None:

@@ -159,13 +159,25 @@ def test_save_trouble_fails_that_source_only_and_copies_keep_their_format(onnx_m
     assert sorted(p.name for p in out.iterdir()) == names
 
 
-def test_ctrl_c_while_a_command_loads_is_one_line(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("loading", ["raise KeyboardInterrupt",
+                                     # ONNX Runtime's extension module, interrupted as it initializes
+                                     ("try:\n    raise KeyboardInterrupt\n"
+                                      "except KeyboardInterrupt as e:\n    raise ImportError('initialization failed') from e")],
+                         ids=["plain", "as an ImportError"])
+def test_ctrl_c_while_a_command_loads_is_one_line(loading, tmp_path, monkeypatch, capsys):
     """torch takes seconds to load, ONNX Runtime and OpenCV a third of one: a Ctrl-C then was a traceback."""
-    (tmp_path / "interrupted_while_loading.py").write_text("raise KeyboardInterrupt\n")
+    (tmp_path / "interrupted_while_loading.py").write_text(loading + "\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(SystemExit) as done:
         load_and_run("cnn-run", "interrupted_while_loading", "run_main")
     assert done.value.code == 130 and capsys.readouterr().err == "cnn-run: interrupted\n"
+
+
+def test_a_failed_import_is_not_taken_for_ctrl_c(tmp_path, monkeypatch):
+    (tmp_path / "broken_module.py").write_text("raise ImportError('libGL.so.1: cannot open shared object file')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ImportError, match="libGL"):
+        load_and_run("cnn-run", "broken_module", "run_main")
 
 
 def test_the_console_scripts_load_nothing_heavy_before_they_can_say_interrupted():

@@ -3,7 +3,9 @@
 Scenes are rendered here from the offline sample's validation digits and read
 with the model the runtime ships. In-process runs start the worker pool at once
 and wait for it (`pool_at_once`), so a small folder is read by the workers and
-not by the command while they start; the tests check that they were.
+not by the command while they start; the tests check that they were. They start
+it by the fork server: this process has read with OpenCV and runs threads, so
+it may not fork; `cnn-run` as a command forks its workers, tested in a child.
 """
 
 import json
@@ -77,6 +79,7 @@ def pool_at_once(monkeypatch) -> type[Submissions]:
 
     monkeypatch.setattr(workers, "ProcessPoolExecutor", ReadyPool)
     monkeypatch.setattr(workers, "in_background", at_once)
+    monkeypatch.setattr(workers, "may_fork", lambda: False)
     return Submissions
 
 
@@ -142,6 +145,42 @@ def test_default_workers_are_the_cores_for_several_files_or_a_video():
     assert workers.workers_for([image] * 50, None) == workers.cores()
     assert workers.workers_for([image] * 3, 8) == 3  # no more workers than images
     assert workers.workers_for([image] * 50, 1) == 1
+
+
+FORKED = """
+import atexit, sys
+from digit_cnn_edge.runtime import workers
+built = []
+init = workers.Readers.__init__
+workers.Readers.__init__ = lambda self, *a, **k: (init(self, *a, **k), built.append(self))[0]
+atexit.register(lambda: print("forked:", [r.forked for r in built], file=sys.stderr))
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="workers are forked on Linux only")
+def test_cnn_run_forks_its_workers_and_prints_what_one_prints(folder):
+    """The command forks its workers: it has started no thread and read nothing with OpenCV when it makes them."""
+    runs = {n: subprocess.run([sys.executable, "-c", FORKED + RUN_CNN, str(folder), "--json", "--workers", str(n)],
+                              capture_output=True, text=True, timeout=120, check=False) for n in (1, 2)}
+    assert runs[2].stderr.splitlines()[-1] == "forked: [True]"
+    assert runs[1].stderr.splitlines()[-1] == "forked: [False]"
+    assert (runs[2].returncode, runs[2].stdout) == (runs[1].returncode, runs[1].stdout) == (1, runs[1].stdout)
+    assert len(runs[1].stdout.splitlines()) == 14 + 3 + 9
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="workers are forked on Linux only")
+@pytest.mark.parametrize("then, forks", [
+    ("kept = DigitClassifier(None, threads=1)", "True"),  # the command's own reader, built before it forks
+    ("kept = DigitClassifier(None, threads=2)", "False"),  # ONNX Runtime starts a thread pool for the session
+    ("threading.Thread(target=threading.Event().wait, daemon=True).start()", "False"),
+], ids=["a session", "a session's threads", "a thread"])
+def test_workers_are_not_forked_once_a_thread_has_started(then, forks):
+    """A thread started since the runtime was imported may hold a lock that a fork would keep locked for good."""
+    check = ("import threading; from digit_cnn_edge.runtime import workers; "
+             "from digit_cnn_edge.runtime.classifier import DigitClassifier; "
+             f"print(workers.may_fork()); {then}; print(workers.may_fork())")
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.split() == ["True", forks]
 
 
 def test_ctrl_c_stops_cleanly_with_no_half_written_copy(folder, tmp_path):
