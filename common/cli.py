@@ -67,18 +67,31 @@ def load_and_run(prog: str, module: str, name: str) -> None:
 
     Loading takes a while (torch seconds, ONNX Runtime and OpenCV a third of
     one), and a Ctrl-C meanwhile is the command's one line, not a traceback
-    from deep inside an import. An extension module may turn it into an
-    ImportError of its own (ONNX Runtime: "initialization failed").
+    from deep inside an import. What it interrupted may turn it into an
+    error of its own: ONNX Runtime's ImportError "initialization failed", a
+    dataclass's RuntimeError "Error calling __set_name__".
     """
     try:
         main = getattr(importlib.import_module(module), name)
     except KeyboardInterrupt:
         interrupted(prog)
-    except ImportError as e:
-        if not isinstance(e.__cause__ or e.__context__, KeyboardInterrupt):
+    except Exception as e:
+        if not caused_by_ctrl_c(e):
             raise
         interrupted(prog)
     main()
+
+
+def caused_by_ctrl_c(error: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is among the exceptions that led to `error`."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def run_main() -> None:

@@ -162,8 +162,12 @@ def test_save_trouble_fails_that_source_only_and_copies_keep_their_format(onnx_m
 @pytest.mark.parametrize("loading", ["raise KeyboardInterrupt",
                                      # ONNX Runtime's extension module, interrupted as it initializes
                                      ("try:\n    raise KeyboardInterrupt\n"
-                                      "except KeyboardInterrupt as e:\n    raise ImportError('initialization failed') from e")],
-                         ids=["plain", "as an ImportError"])
+                                      "except KeyboardInterrupt as e:\n    raise ImportError('initialization failed') from e"),
+                                     # a dataclass being made: RuntimeError from __set_name__, ValueError about it
+                                     ("try:\n    try:\n        raise KeyboardInterrupt\n"
+                                      "    except KeyboardInterrupt as e:\n        raise RuntimeError('__set_name__') from e\n"
+                                      "except RuntimeError:\n    raise ValueError('field')")],
+                         ids=["plain", "as an ImportError", "two errors on"])
 def test_ctrl_c_while_a_command_loads_is_one_line(loading, tmp_path, monkeypatch, capsys):
     """torch takes seconds to load, ONNX Runtime and OpenCV a third of one: a Ctrl-C then was a traceback."""
     (tmp_path / "interrupted_while_loading.py").write_text(loading + "\n")
