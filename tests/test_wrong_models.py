@@ -150,6 +150,14 @@ def test_a_model_that_fails_when_run_is_refused(tmp_path):
     refused(build(tmp_path / "fails.onnx", extra=nodes), "fails on a blank digit", "Reshape")
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_model_with_weights_that_are_not_finite_is_refused(tmp_path, value):
+    """Training that diverged: before, such a model loaded and read every image as "(no digits)"."""
+    bias = helper.make_tensor("bias", TensorProto.FLOAT, [10], [0.0] * 9 + [value])
+    refused(build(tmp_path / "nan.onnx", extra=[(helper.make_node("Add", ["z", "bias"], ["logits"]), [bias])]),
+            "not finite numbers")
+
+
 def test_an_onnx_runtime_load_error_keeps_its_reason(tmp_path):
     message = refused(build(tmp_path / "ir99.onnx", ir_version=99), "not a loadable ONNX model",
                       "Unsupported model IR version: 99, max supported IR version:")
