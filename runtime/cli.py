@@ -137,7 +137,8 @@ class Progress:
 @click.option("--workers", type=click.IntRange(1, MOST_PROCESSES), default=None, show_default=False,
               help=f"Processes that read files and a video's frames in parallel, each with its own model. Default: "
                    f"this machine's cores ({cores()} here) for several files or a video, and 1 for a single image. "
-                   "On Linux they are forked at once; elsewhere they start once the reading outlasts their start. "
+                   "On Linux they are forked at once (with --threads 1); otherwise they start once the reading "
+                   "outlasts their start. "
                    "The output is in input order and the same for "
                    "any number. A camera is always read in this one process, newest frame first, so its frames "
                    "stay live; so is every source under --show.")
