@@ -302,7 +302,11 @@ class Readers:
         self.failed_start: OSError | None = None  # why no worker could be started, if so: all was read here
         self.forked = workers > 1 and may_fork()
         if self.forked:
-            self._launch(multiprocessing.get_context("fork"))
+            try:
+                self._launch(multiprocessing.get_context("fork"))
+            except BaseException:  # Ctrl-C as they started: no with-block will stop them
+                self._stop_workers()
+                raise
 
     @property
     def window(self) -> int:
@@ -332,16 +336,17 @@ class Readers:
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if masks else None
         before = set(multiprocessing.active_children())
         try:
-            pool = ProcessPoolExecutor(self._workers, mp_context=context, initializer=_start_worker,
-                                       initargs=(self._spec,))
-            self._pool = pool
-            self._probes = [pool.submit(_started) for _ in range(self._workers)]  # each starts a worker
-        except OSError as e:  # no semaphores, no socket for the fork server: this process reads on alone
-            self.failed_start = e
+            try:
+                pool = ProcessPoolExecutor(self._workers, mp_context=context, initializer=_start_worker,
+                                           initargs=(self._spec,))
+                self._pool = pool
+                self._probes = [pool.submit(_started) for _ in range(self._workers)]  # each starts a worker
+            except OSError as e:  # no semaphores, no socket for the fork server: this process reads on alone
+                self.failed_start = e
+            self._processes = [p for p in multiprocessing.active_children() if p not in before]
         finally:
-            if masks:
+            if masks:  # a Ctrl-C held back meanwhile arrives here
                 signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        self._processes = [p for p in multiprocessing.active_children() if p not in before]
 
     def _stop_workers(self) -> None:
         """End the workers at once, whether the run finished or was stopped: they hold nothing the command needs.

@@ -169,6 +169,30 @@ def test_cnn_run_forks_its_workers_and_prints_what_one_prints(folder):
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="workers are forked on Linux only")
+def test_ctrl_c_as_the_workers_are_forked_leaves_none_behind():
+    """Ctrl-C is held back while the workers start; it arrives as it is let through, before the command's with-block."""
+    check = """
+import multiprocessing, signal
+from digit_cnn_edge.runtime import workers
+real = signal.pthread_sigmask
+def let_through(how, mask):
+    before = real(how, mask)
+    if how == signal.SIG_SETMASK:
+        raise KeyboardInterrupt
+    return before
+signal.pthread_sigmask = let_through
+spec = workers.ReaderSpec(None, 1, 0.5)
+reader = spec.build()
+try:
+    workers.Readers(reader, spec, 2)
+except KeyboardInterrupt:
+    print("interrupted", [p.is_alive() for p in multiprocessing.active_children()])
+"""
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.split("\n")[0] == "interrupted []", out.stdout + out.stderr
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="workers are forked on Linux only")
 @pytest.mark.parametrize("then, forks", [
     ("kept = DigitClassifier(None, threads=1)", "True"),  # the command's own reader, built before it forks
     ("kept = DigitClassifier(None, threads=2)", "False"),  # ONNX Runtime starts a thread pool for the session
