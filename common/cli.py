@@ -68,8 +68,8 @@ def load_and_run(prog: str, module: str, name: str) -> None:
     Loading takes a while (torch seconds, ONNX Runtime and OpenCV a third of
     one), and a Ctrl-C meanwhile is the command's one line, not a traceback
     from deep inside an import. What it interrupted may turn it into an
-    error of its own: ONNX Runtime's ImportError "initialization failed", a
-    dataclass's RuntimeError "Error calling __set_name__".
+    error of its own: ONNX Runtime's ImportError "initialization failed", or
+    on Python 3.11 a dataclass's RuntimeError "Error calling __set_name__".
     """
     try:
         main = getattr(importlib.import_module(module), name)
@@ -83,14 +83,17 @@ def load_and_run(prog: str, module: str, name: str) -> None:
 
 
 def caused_by_ctrl_c(error: BaseException) -> bool:
-    """Whether a KeyboardInterrupt is among the exceptions that led to `error`."""
+    """Whether a KeyboardInterrupt is among the exceptions that led to `error`: its causes and contexts, and theirs."""
     seen: set[int] = set()
-    cause: BaseException | None = error
-    while cause is not None and id(cause) not in seen:
+    todo: list[BaseException | None] = [error]
+    while todo:
+        cause = todo.pop()
+        if cause is None or id(cause) in seen:
+            continue
         if isinstance(cause, KeyboardInterrupt):
             return True
         seen.add(id(cause))
-        cause = cause.__cause__ or cause.__context__
+        todo += [cause.__cause__, cause.__context__]
     return False
 
 

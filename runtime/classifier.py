@@ -126,7 +126,8 @@ def _check_runs(path: Path, session: ort.InferenceSession, info: ModelInfo) -> N
     if not isinstance(logits, np.ndarray) or logits.shape != (n, len(info.labels)) or logits.dtype.kind != "f":
         found = f"{logits.dtype} {logits.shape}" if isinstance(logits, np.ndarray) else type(logits).__name__
         raise ModelError(f"{path}: gives {found} for {n} digit(s), expected float logits ({n}, {len(info.labels)})")
-    if not np.isfinite(logits).all():  # every digit would read as nothing, or as whatever NaN sorts to
+    # NaN, +inf, or every class at -inf (one class masked at -inf is a model's right): no probabilities
+    if np.isnan(logits).any() or not np.isfinite(logits.max(axis=1)).all():
         raise ModelError(f"{path}: gives logits that are not finite numbers for a blank digit (NaN or infinite weights?)")
 
 

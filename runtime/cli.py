@@ -195,9 +195,10 @@ def run_command(sources, model, mode, as_json, save, show, min_confidence, worke
 
     files = [s for s in expanded if not live(s)]
     try:
-        # Workers asked for start at once; the default ones once the reading proves longer than a few files.
+        # Workers asked for start at once; the default ones, unless they can be forked, once the reading proves
+        # longer than a few files. This command has run no thread of its own, so it may fork them.
         warm_up = WARM_UP_SECONDS if workers is None else 0.0
-        with (Readers(reader, spec, workers_for(files, workers), warm_up) as readers,
+        with (Readers(reader, spec, workers_for(files, workers), warm_up, fork=True) as readers,
               Progress(len(files)) as progress):
             for is_live, group in groupby(expanded, key=live):
                 if not is_live:

@@ -17,6 +17,7 @@ to handle: it stops handing out tasks, ends the workers (what they were reading
 is no longer wanted) and says it was interrupted.
 """
 
+import ctypes
 import multiprocessing
 import os
 import signal
@@ -50,7 +51,8 @@ CHUNK = 8
 on passing tasks and results between processes. A video's frames go one at a time: they cross as pixels, and a
 chunk of them would multiply the memory in flight."""
 WARM_UP_SECONDS = 0.1
-"""Reading done in the command before workers start: a run over by then (a few files) never starts them."""
+"""Reading done in the command before workers it cannot fork start: a run over by then (a few files) never starts
+them. Forked workers are ready in milliseconds and start at once."""
 JOIN_SECONDS = 1.0
 """How long the command waits for a stopped worker to end."""
 
@@ -208,8 +210,25 @@ _reader: DigitReader | None = None
 """A worker process's own reader, built once by `_start_worker`."""
 
 
+PR_SET_PDEATHSIG = 1
+"""Linux's prctl option: a signal this process gets when the one that started it ends."""
+
+
+def _end_with_parent() -> None:
+    """On Linux, have this worker ended when the process that started it ends, however that ends.
+
+    A command killed (SIGTERM from `kill` or `timeout`, SIGKILL, out of
+    memory) cannot end its workers, and each would wait for its next task
+    for good: it holds both ends of the task queue's pipe, so it never reads
+    an end of file.
+    """
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+
+
 def _start_worker(spec: ReaderSpec) -> None:
     global _reader
+    _end_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the command's to handle: it ends the workers
     cv2.setNumThreads(1)  # one core per worker; OpenCV's own threads would only compete with the other workers
     _reader = spec.build()
@@ -238,33 +257,40 @@ def _context() -> multiprocessing.context.BaseContext:
     return context
 
 
-def _threads() -> int | None:
-    """How many threads this process runs, where the system says (Linux's /proc); None elsewhere."""
+def _threads() -> frozenset[str] | None:
+    """The ids of the threads this process runs, where the system says (Linux's /proc); None elsewhere."""
     try:
-        return len(os.listdir("/proc/self/task"))
+        return frozenset(os.listdir("/proc/self/task"))
     except OSError:
         return None
 
 
 _THREADS_AT_IMPORT = _threads()
-"""The threads this process ran once the runtime's libraries were imported (OpenBLAS's, one of ONNX Runtime's)."""
+"""The threads this process ran once the runtime's libraries were imported: numpy's and OpenCV's OpenBLAS pools, one
+of ONNX Runtime's."""
 
 
 def may_fork() -> bool:
-    """Whether workers may be forked from this process now: on Linux, while it runs no thread beyond those at import.
+    """Whether workers may be forked from this process now: on Linux, while it runs no thread it did not run at import.
 
     A fork copies only the thread that forks; a lock another thread held
     stays locked in the copy for good. The fork server forks its workers
     from a process that has imported this module and done nothing else,
-    whose only other threads are the libraries' own, asleep since import.
-    This process is in that state as long as no thread has been started
-    since: no OpenCV thread pool (started by the first frame it reads), no
-    ONNX Runtime pool (`--threads` over 1), no thread of ours. A worker
-    forked then is ready in milliseconds, where the fork server first
-    imports the runtime (a third of a second of a core), which on a folder
-    of a few hundred files is a large part of the run.
+    whose only other threads are the libraries' own: OpenBLAS's, which it
+    stops before a fork (and starts again when next used), and an ONNX
+    Runtime thread in a timed wait. This process is in that state as long as no thread has
+    been started since: no OpenCV thread pool (started by the first frame
+    it reads), no ONNX Runtime pool (`--threads` over 1), no thread of ours.
+    A worker forked then is ready in milliseconds, where the fork server
+    first imports the runtime (a third of a second of a core), which on a
+    folder of a few hundred files is a large part of the run. Only a caller
+    that knows it ran no thread before it imported this module may ask
+    (`Readers(fork=True)`: cnn-run).
     """
-    return sys.platform == "linux" and _THREADS_AT_IMPORT is not None and _threads() == _THREADS_AT_IMPORT
+    if sys.platform != "linux" or _THREADS_AT_IMPORT is None:
+        return False
+    now = _threads()
+    return now is not None and now <= _THREADS_AT_IMPORT  # OpenBLAS's may have stopped at an earlier fork
 
 
 def _main_thread() -> bool:
@@ -281,15 +307,18 @@ def in_background(work: Callable[[], None]) -> threading.Thread:
 class Readers:
     """Runs read tasks here with `reader` or in `workers` processes; a context manager that stops them.
 
-    Where workers may be forked (`may_fork`), they are, at once, before this
-    process reads anything. Otherwise they start once reading here has taken
-    `warm_up` seconds (a run of a few files never starts them), the pool
-    being made in a thread of its own: starting it blocks until the first
-    worker has imported the runtime. Either way this process reads until the
-    first worker is ready, so no run waits idle for a pool.
+    With `fork` (the caller ran no thread before it imported this module),
+    where workers may be forked (`may_fork`), they are, as the with-block is
+    entered, before this process reads anything. Otherwise they start once
+    reading here has taken `warm_up` seconds (a run of a few files never
+    starts them), the pool being made in a thread of its own: starting it
+    blocks until the first worker has imported the runtime. Either way this
+    process reads until the first worker is ready, so no run waits idle for
+    a pool.
     """
 
-    def __init__(self, reader: DigitReader, spec: ReaderSpec, workers: int, warm_up: float = WARM_UP_SECONDS) -> None:
+    def __init__(self, reader: DigitReader, spec: ReaderSpec, workers: int, warm_up: float = WARM_UP_SECONDS,
+                 fork: bool = False) -> None:
         self._reader, self._spec, self._workers, self._warm_up = reader, spec, workers, warm_up
         self._pool: ProcessPoolExecutor | None = None
         self._probes: list[Future[None]] = []
@@ -300,13 +329,7 @@ class Readers:
         self._chunk_size = CHUNK  # tasks a chunk holds: CHUNK for still images, 1 for a video's frames
         self._processes: list[multiprocessing.process.BaseProcess] = []  # the pool's workers, once started
         self.failed_start: OSError | None = None  # why no worker could be started, if so: all was read here
-        self.forked = workers > 1 and may_fork()
-        if self.forked:
-            try:
-                self._launch(multiprocessing.get_context("fork"))
-            except BaseException:  # Ctrl-C as they started: no with-block will stop them
-                self._stop_workers()
-                raise
+        self.forked = fork and workers > 1 and _main_thread() and may_fork()
 
     @property
     def window(self) -> int:
@@ -329,9 +352,26 @@ class Readers:
             self._launcher = in_background(lambda: self._launch(_context()))
         return _InProcess(task, self._reader)
 
+    def _fork_workers(self) -> None:
+        """Fork the workers, in the main thread; a Ctrl-C meanwhile is taken once every worker is recorded.
+
+        Blocking SIGINT in this thread does not hold it back from this
+        process: the libraries' threads take it, and Python would raise
+        KeyboardInterrupt here mid-way, leaving workers it had not yet
+        recorded to wait for tasks for good (and the command for them).
+        """
+        wanted: list[bool] = []
+        previous = signal.signal(signal.SIGINT, lambda *_: wanted.append(True))
+        try:
+            self._launch(multiprocessing.get_context("fork"))
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        if wanted and previous is not signal.SIG_IGN:
+            signal.raise_signal(signal.SIGINT)  # as the command would have taken it: KeyboardInterrupt, by default
+
     def _launch(self, context: multiprocessing.context.BaseContext) -> None:
-        # Ctrl-C is the command's: processes started while this thread blocks SIGINT inherit it blocked, so one
-        # that arrives before a worker has set it aside (`_start_worker`) cannot kill it half-started.
+        # Processes started while this thread blocks SIGINT inherit it blocked, so a Ctrl-C that arrives before a
+        # worker has set it aside (`_start_worker`) cannot kill it half-started.
         masks = hasattr(signal, "pthread_sigmask")
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if masks else None
         before = set(multiprocessing.active_children())
@@ -345,7 +385,7 @@ class Readers:
                 self.failed_start = e
             self._processes = [p for p in multiprocessing.active_children() if p not in before]
         finally:
-            if masks:  # a Ctrl-C held back meanwhile arrives here
+            if masks:
                 signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
     def _stop_workers(self) -> None:
@@ -378,6 +418,12 @@ class Readers:
             self._chunk.submit()
 
     def __enter__(self) -> "Readers":
+        if self.forked:
+            try:
+                self._fork_workers()
+            except BaseException:  # Ctrl-C as they started: the with-block that would end them is not entered
+                self._stop_workers()
+                raise
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -166,8 +166,11 @@ def test_save_trouble_fails_that_source_only_and_copies_keep_their_format(onnx_m
                                      # a dataclass being made: RuntimeError from __set_name__, ValueError about it
                                      ("try:\n    try:\n        raise KeyboardInterrupt\n"
                                       "    except KeyboardInterrupt as e:\n        raise RuntimeError('__set_name__') from e\n"
-                                      "except RuntimeError:\n    raise ValueError('field')")],
-                         ids=["plain", "as an ImportError", "two errors on"])
+                                      "except RuntimeError:\n    raise ValueError('field')"),
+                                     # a cause of its own given, the Ctrl-C left as the context
+                                     ("try:\n    raise KeyboardInterrupt\n"
+                                      "except KeyboardInterrupt:\n    raise ImportError('x') from OSError('y')")],
+                         ids=["plain", "as an ImportError", "two errors on", "another cause"])
 def test_ctrl_c_while_a_command_loads_is_one_line(loading, tmp_path, monkeypatch, capsys):
     """torch takes seconds to load, ONNX Runtime and OpenCV a third of one: a Ctrl-C then was a traceback."""
     (tmp_path / "interrupted_while_loading.py").write_text(loading + "\n")

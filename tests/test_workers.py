@@ -8,6 +8,7 @@ it by the fork server: this process has read with OpenCV and runs threads, so
 it may not fork; `cnn-run` as a command forks its workers, tested in a child.
 """
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -150,11 +151,26 @@ def test_default_workers_are_the_cores_for_several_files_or_a_video():
 FORKED = """
 import atexit, sys
 from digit_cnn_edge.runtime import workers
-built = []
-init = workers.Readers.__init__
+built, handed = [], []
+init, submit = workers.Readers.__init__, workers._Chunk.submit
 workers.Readers.__init__ = lambda self, *a, **k: (init(self, *a, **k), built.append(self))[0]
-atexit.register(lambda: print("forked:", [r.forked for r in built], file=sys.stderr))
+workers._Chunk.submit = lambda self: (handed.append(len(self.tasks)) if self.future is None else None, submit(self))[1]
+atexit.register(lambda: print("forked:", [r.forked for r in built], sum(handed), file=sys.stderr))
 """
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is `pid`, zombies left out (Linux's /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # not a process, or gone meanwhile
+            continue
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if int(ppid) == pid and state != "Z":
+            found.append(int(entry.name))
+    return found
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="workers are forked on Linux only")
@@ -162,34 +178,69 @@ def test_cnn_run_forks_its_workers_and_prints_what_one_prints(folder):
     """The command forks its workers: it has started no thread and read nothing with OpenCV when it makes them."""
     runs = {n: subprocess.run([sys.executable, "-c", FORKED + RUN_CNN, str(folder), "--json", "--workers", str(n)],
                               capture_output=True, text=True, timeout=120, check=False) for n in (1, 2)}
-    assert runs[2].stderr.splitlines()[-1] == "forked: [True]"
-    assert runs[1].stderr.splitlines()[-1] == "forked: [False]"
+    forked, handed = runs[2].stderr.splitlines()[-1].rsplit(" ", 1)
+    assert forked == "forked: [True]" and int(handed) >= 10, "the forked workers read most of the files"
+    assert runs[1].stderr.splitlines()[-1] == "forked: [False] 0"
     assert (runs[2].returncode, runs[2].stdout) == (runs[1].returncode, runs[1].stdout) == (1, runs[1].stdout)
     assert len(runs[1].stdout.splitlines()) == 14 + 3 + 9
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="workers are forked on Linux only")
-def test_ctrl_c_as_the_workers_are_forked_leaves_none_behind():
-    """Ctrl-C is held back while the workers start; it arrives as it is let through, before the command's with-block."""
+def test_ctrl_c_while_the_workers_are_forked_leaves_none_behind():
+    """SIGINT, blocked in the forking thread, is taken by a library's thread, and Python raised KeyboardInterrupt
+    mid-way: workers forked but not yet recorded were never ended, and the command waited for them at exit."""
     check = """
-import multiprocessing, signal
+import multiprocessing.context, os, signal
 from digit_cnn_edge.runtime import workers
-real = signal.pthread_sigmask
-def let_through(how, mask):
-    before = real(how, mask)
-    if how == signal.SIG_SETMASK:
-        raise KeyboardInterrupt
-    return before
-signal.pthread_sigmask = let_through
+start = multiprocessing.context.ForkProcess.start
+def interrupted_start(self):  # Ctrl-C once the first worker is forked, before the second is
+    start(self)
+    multiprocessing.context.ForkProcess.start = start
+    os.kill(os.getpid(), signal.SIGINT)
+multiprocessing.context.ForkProcess.start = interrupted_start
 spec = workers.ReaderSpec(None, 1, 0.5)
 reader = spec.build()
 try:
-    workers.Readers(reader, spec, 2)
+    with workers.Readers(reader, spec, 2, fork=True):
+        print("not interrupted")
 except KeyboardInterrupt:
-    print("interrupted", [p.is_alive() for p in multiprocessing.active_children()])
+    print("interrupted")
 """
-    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60, check=True)
-    assert out.stdout.split("\n")[0] == "interrupted []", out.stdout + out.stderr
+    run = subprocess.Popen([sys.executable, "-c", CTRL_C + check], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+    try:
+        out, err = run.communicate(timeout=60)
+    finally:
+        run.kill()
+    assert out == "interrupted\n" and run.returncode == 0, err
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="workers end with their parent on Linux")
+def test_workers_end_when_the_command_is_killed(folder):
+    """SIGKILL (or SIGTERM, out of memory) ends the command without a word to its workers, which held both ends of
+    their task queue's pipe and waited for tasks for good."""
+    scenes = [str(p) for p in sorted(folder.glob("scene??.jpg"))]
+    run = subprocess.Popen([sys.executable, "-c", RUN_CNN, *(scenes * 50), "--json", "--workers", "2"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    workers_pids: list[int] = []
+    try:
+        for _ in range(40):  # well after the workers took over
+            run.stdout.readline()
+        workers_pids = children_of(run.pid)
+        assert len(workers_pids) == 2
+        run.kill()
+        run.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{pid}").exists() for pid in workers_pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = [pid for pid in workers_pids if Path(f"/proc/{pid}/stat").exists()
+                and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+        assert not left
+    finally:
+        run.kill()
+        for pid in workers_pids:  # on failure: not left running
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="workers are forked on Linux only")

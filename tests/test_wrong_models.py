@@ -150,12 +150,23 @@ def test_a_model_that_fails_when_run_is_refused(tmp_path):
     refused(build(tmp_path / "fails.onnx", extra=nodes), "fails on a blank digit", "Reshape")
 
 
+def with_bias(path, bias: list[float]):
+    """The test model with `bias` added to its logits."""
+    tensor = helper.make_tensor("bias", TensorProto.FLOAT, [10], bias)
+    return build(path, extra=[(helper.make_node("Add", ["z", "bias"], ["logits"]), [tensor])])
+
+
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
 def test_a_model_with_weights_that_are_not_finite_is_refused(tmp_path, value):
     """Training that diverged: before, such a model loaded and read every image as "(no digits)"."""
-    bias = helper.make_tensor("bias", TensorProto.FLOAT, [10], [0.0] * 9 + [value])
-    refused(build(tmp_path / "nan.onnx", extra=[(helper.make_node("Add", ["z", "bias"], ["logits"]), [bias])]),
-            "not finite numbers")
+    refused(with_bias(tmp_path / "nan.onnx", [0.0] * 9 + [value]), "not finite numbers")
+    refused(with_bias(tmp_path / "none.onnx", [-float("inf")] * 10), "not finite numbers")  # no class left
+
+
+def test_a_class_masked_at_minus_infinity_is_a_models_right(tmp_path):
+    clf = DigitClassifier(with_bias(tmp_path / "masked.onnx", [0.0] * 9 + [-float("inf")]))
+    labels, confidence = clf.predict(np.full((2, 28, 28), 0.5, np.float32))
+    assert np.isfinite(confidence).all() and (labels != 9).all()
 
 
 def test_an_onnx_runtime_load_error_keeps_its_reason(tmp_path):
