@@ -15,7 +15,7 @@ way in a process of its own, with the shipped model. Two figures per way:
   has started: from the time each line arrived, or for Ray the time each batch
   of 8 was read, stamped in the actor.
 
-Each is the median of --runs runs. Prints a markdown table with the machine and
+Each is the median of --runs runs, the ways taken in turn within a run. Prints a markdown table with the machine and
 its load, and puts it into benchmarks/RESULTS.md as the section "Throughput"
 (in place of an earlier one, the rest of the file kept), with the command.
 """
@@ -106,16 +106,27 @@ def ray_run(folder: Path, cpus: int) -> tuple[float, list[float]]:
 
 
 def measure(folder: Path, frames: int, workers: int, runs: int, ray: bool) -> list[dict]:
+    """Each way `runs` times, the ways taken in turn within each run, so that a machine whose speed drifts over
+    minutes (a VM's neighbours) moves all of them alike rather than the ones measured last."""
+    first = next(folder.iterdir())
+    ways = {n: [] for n in (1, workers)}
+    ones = []
+    for _ in range(runs):
+        ones.append(cnn_run(first, 1)[0])
+        for n, outcomes in ways.items():
+            outcomes.append(cnn_run(folder, n))
+    one = statistics.median(ones)
     rows = []
-    one = statistics.median(cnn_run(next(folder.iterdir()), 1)[0] for _ in range(runs))
-    for n in (1, workers):
-        outcomes = [cnn_run(folder, n) for _ in range(runs)]
+    for n, outcomes in ways.items():
         assert all(len(times) == frames for _, times in outcomes)
         rows.append({"kind": "cnn-run", "way": f"`cnn-run --json --workers {n}`", "n": n,
                      "end": statistics.median(frames / (wall - one) for wall, _ in outcomes),
                      "steady": statistics.median(steady(times) for _, times in outcomes)})
-    for cpus in (1, 2) if ray else ():
-        outcomes = [ray_run(folder, cpus) for _ in range(runs)]
+    clusters = {cpus: [] for cpus in ((1, 2) if ray else ())}
+    for _ in range(runs):
+        for cpus, outcomes in clusters.items():
+            outcomes.append(ray_run(folder, cpus))
+    for cpus, outcomes in clusters.items():
         assert all(len(times) == frames for _, times in outcomes)
         rows.append({"kind": "ray", "way": f"Ray Data, `ray.init(num_cpus={cpus})`, {cpus} actor{'s' * (cpus > 1)}",
                      "n": cpus, "end": statistics.median(frames / seconds for seconds, _ in outcomes),
@@ -125,7 +136,8 @@ def measure(folder: Path, frames: int, workers: int, runs: int, ray: bool) -> li
 
 def one_core(folder: Path, passes: int = 5) -> list[str]:
     """Per frame on one core, the files' bytes in memory: a grey decode, and decode + `DigitReader.read` with and without
-    the page step (printed rules, rules in dashes and boxes cleared, `segment.rules`), each the median of `passes` passes."""
+    the page step (printed rules, rules in dashes and boxes cleared, `segment.rules`), each the median of `passes` passes,
+    the three taken in turn within a pass."""
     from unittest import mock
 
     from digit_cnn_edge.runtime import DigitClassifier, DigitReader
@@ -135,26 +147,30 @@ def one_core(folder: Path, passes: int = 5) -> list[str]:
     reader = DigitReader(DigitClassifier(threads=1))
     blobs = [p.read_bytes() for p in sorted(folder.iterdir())]
 
-    def per_frame(work) -> float:
-        times = []
-        for _ in range(passes):
-            start = time.perf_counter()
-            for blob in blobs:
-                work(blob)
-            times.append((time.perf_counter() - start) / len(blobs))
-        return statistics.median(times)
+    def seconds(work) -> float:
+        start = time.perf_counter()
+        for blob in blobs:
+            work(blob)
+        return (time.perf_counter() - start) / len(blobs)
 
     def read(blob: bytes) -> None:
         image, scale = decode_smaller(blob, gray=True, short_side=reader.params.work_side)
         reader.read(image, "auto", scale)
 
-    decode = per_frame(lambda blob: cv2.imdecode(np.frombuffer(blob, np.uint8), cv2.IMREAD_GRAYSCALE))
-    full = per_frame(read)
-    with (
-        mock.patch("digit_cnn_edge.runtime.segment.find.clear_structure", return_value=False),
-        mock.patch("digit_cnn_edge.runtime.segment.find.broken_rules", side_effect=lambda binary, p: 0 * binary),
-    ):
-        plain = per_frame(read)
+    def without_page_step() -> float:
+        with (
+            mock.patch("digit_cnn_edge.runtime.segment.find.clear_structure", return_value=False),
+            mock.patch("digit_cnn_edge.runtime.segment.find.broken_rules", side_effect=lambda binary, p: 0 * binary),
+        ):
+            return seconds(read)
+
+    ways = {"decode": lambda: seconds(lambda blob: cv2.imdecode(np.frombuffer(blob, np.uint8), cv2.IMREAD_GRAYSCALE)),
+            "full": lambda: seconds(read), "plain": without_page_step}
+    times: dict[str, list[float]] = {name: [] for name in ways}
+    for _ in range(passes):
+        for name, measure_once in ways.items():
+            times[name].append(measure_once())
+    decode, full, plain = (statistics.median(times[name]) for name in ways)
     return ["| one core, in memory | ms per frame | vs grey decode |", "|---|---:|---:|",
             f"| grey JPEG decode | {1e3 * decode:.2f} | 1.00x |",
             f"| decode + read, without the page step | {1e3 * plain:.2f} | {plain / decode:.2f}x |",
@@ -206,7 +222,7 @@ def main() -> None:
         ("End to end: for cnn-run, frames / (wall time - the same command's wall time on one frame); for Ray, from "
          "the first row asked for to the last row read, the actors' start counted, `ray.init` left out. Steady: "
          "frames per second over the second half of the frames, from the time each line arrived (Ray: each batch of "
-         f"8 was read, stamped in the actor). Median of {args.runs} runs."),
+         f"8 was read, stamped in the actor). Median of {args.runs} runs, the ways taken in turn within each."),
         "\n".join(single),
     ])
     print(text)
