@@ -24,6 +24,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Container, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -363,7 +364,9 @@ class Readers:
         wanted: list[bool] = []
         previous = signal.signal(signal.SIGINT, lambda *_: wanted.append(True))
         try:
-            self._launch(multiprocessing.get_context("fork"))
+            with warnings.catch_warnings():  # Python 3.12+ warns of any thread; `may_fork` has judged these
+                warnings.filterwarnings("ignore", r"This process .* is multi-threaded", DeprecationWarning)
+                self._launch(multiprocessing.get_context("fork"))
         finally:
             signal.signal(signal.SIGINT, previous)
         if wanted and previous is not signal.SIG_IGN:
