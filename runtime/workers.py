@@ -17,8 +17,8 @@ to handle: it stops handing out tasks, ends the workers (what they were reading
 is no longer wanted) and says it was interrupted.
 """
 
-import ctypes
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import sys
@@ -211,25 +211,30 @@ _reader: DigitReader | None = None
 """A worker process's own reader, built once by `_start_worker`."""
 
 
-PR_SET_PDEATHSIG = 1
-"""Linux's prctl option: a signal this process gets when the one that started it ends."""
-
-
-def _end_with_parent() -> None:
-    """On Linux, have this worker ended when the process that started it ends, however that ends.
+def _end_with_the_command() -> None:
+    """Have this worker end when the command that started it ends, however that ends.
 
     A command killed (SIGTERM from `kill` or `timeout`, SIGKILL, out of
     memory) cannot end its workers, and each would wait for its next task
     for good: it holds both ends of the task queue's pipe, so it never reads
-    an end of file.
+    an end of file (and one started by the fork server keeps that server
+    alive too). The command's sentinel is ready once it has ended: a thread
+    waits for it.
     """
-    if sys.platform == "linux":
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+    command = multiprocessing.parent_process()
+    if command is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([command.sentinel])
+        os._exit(1)  # the command is gone: nothing this worker holds is wanted
+
+    threading.Thread(target=watch, name="cnn-run watch", daemon=True).start()
 
 
 def _start_worker(spec: ReaderSpec) -> None:
     global _reader
-    _end_with_parent()
+    _end_with_the_command()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the command's to handle: it ends the workers
     cv2.setNumThreads(1)  # one core per worker; OpenCV's own threads would only compete with the other workers
     _reader = spec.build()

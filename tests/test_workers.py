@@ -215,30 +215,46 @@ except KeyboardInterrupt:
     assert out == "interrupted\n" and run.returncode == 0, err
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="workers end with their parent on Linux")
-def test_workers_end_when_the_command_is_killed(folder):
-    """SIGKILL (or SIGTERM, out of memory) ends the command without a word to its workers, which held both ends of
-    their task queue's pipe and waited for tasks for good."""
-    scenes = [str(p) for p in sorted(folder.glob("scene??.jpg"))]
-    run = subprocess.Popen([sys.executable, "-c", RUN_CNN, *(scenes * 50), "--json", "--workers", "2"],
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    workers_pids: list[int] = []
+def descendants_of(pid: int) -> list[int]:
+    """`pid`'s children, theirs, and so on (Linux's /proc)."""
+    found, todo = [], [pid]
+    while todo:
+        children = children_of(todo.pop())
+        found += children
+        todo += children
+    return found
+
+
+def alive(pid: int) -> bool:
     try:
-        for _ in range(40):  # well after the workers took over
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="processes are looked for in Linux's /proc")
+@pytest.mark.parametrize("threads", ["1", "2"], ids=["forked", "by the fork server"])
+def test_workers_end_when_the_command_is_killed(folder, threads):
+    """SIGKILL (or SIGTERM, out of memory) ends the command without a word to its workers, which held both ends of
+    their task queue's pipe and waited for tasks for good, and kept the fork server alive."""
+    scenes = [str(p) for p in sorted(folder.glob("scene??.jpg"))]
+    run = subprocess.Popen([sys.executable, "-c", RUN_CNN, *(scenes * 50), "--json", "--workers", "2",
+                            "--threads", threads], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    started: list[int] = []
+    try:
+        for _ in range(60):  # well after the workers took over
             run.stdout.readline()
-        workers_pids = children_of(run.pid)
-        assert len(workers_pids) == 2
+        started = descendants_of(run.pid)
+        assert len(started) >= 2
         run.kill()
         run.wait(timeout=10)
         deadline = time.monotonic() + 10
-        while any(Path(f"/proc/{pid}").exists() for pid in workers_pids) and time.monotonic() < deadline:
+        while any(alive(pid) for pid in started) and time.monotonic() < deadline:
             time.sleep(0.05)
-        left = [pid for pid in workers_pids if Path(f"/proc/{pid}/stat").exists()
-                and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
-        assert not left
+        assert not [pid for pid in started if alive(pid)]
     finally:
         run.kill()
-        for pid in workers_pids:  # on failure: not left running
+        for pid in started:  # on failure: not left running
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
