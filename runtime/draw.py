@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 
-from digit_cnn_edge.runtime.preprocess import to_uint8
+from digit_cnn_edge.runtime.preprocess import to_uint8, without_channel_axis
 from digit_cnn_edge.runtime.reader import Reading
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -19,8 +19,7 @@ def annotate(image: np.ndarray, reading: Reading, fps: float | None = None, late
     reading), drawn at the bottom right, apart from what was read at the bottom left,
     so a slow machine shows how far behind the present it is.
     """
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[..., 0]
+    image = without_channel_axis(image)
     out = cv2.cvtColor(to_uint8(image), cv2.COLOR_GRAY2BGR) if image.ndim == 2 else to_uint8(image[..., :3].copy())
     scale = max(0.4, min(out.shape[:2]) / 600)
     thick = max(1, round(2 * scale))

@@ -36,14 +36,18 @@ def frame_digit(ink: np.ndarray, box: int = BOX_SIZE, size: int = INPUT_SIZE) ->
 def to_gray(image: np.ndarray) -> np.ndarray:
     """Any OpenCV image (gray, BGR, BGRA; 8-bit, 16-bit, integer or float) as uint8 gray: the gray level first,
     then the stretch to 0-255 (the input convention's order)."""
-    if image.ndim == 3 and image.shape[2] == 1:  # gray with a channel axis, as numpy code often holds it
-        image = image[..., 0]
+    image = without_channel_axis(image)
     if image.ndim == 3:
         if image.dtype not in (np.uint8, np.uint16, np.float32):  # the depths OpenCV's colour conversion takes
             image = image.astype(np.float32)  # 32-bit integers and doubles, which TIFFs hold
         code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
         image = cv2.cvtColor(image, code)
     return to_uint8(image)
+
+
+def without_channel_axis(image: np.ndarray) -> np.ndarray:
+    """Gray held with a channel axis (rows x columns x 1, as numpy code often holds it) as rows x columns."""
+    return image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
 
 
 _NORMALIZES = tuple(np.dtype(t) for t in (np.int8, np.uint16, np.int16, np.int32, np.float32, np.float64))

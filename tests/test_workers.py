@@ -159,18 +159,24 @@ atexit.register(lambda: print("forked:", [r.forked for r in built], sum(handed),
 """
 
 
+def state_and_parent(pid: int | str) -> tuple[str, int] | None:
+    """A process's state letter and parent (Linux's /proc); None if there is no such process."""
+    try:
+        state, ppid = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[:2]
+    except OSError:  # gone, or not a process
+        return None
+    return state, int(ppid)
+
+
+def alive(pid: int) -> bool:
+    found = state_and_parent(pid)
+    return found is not None and found[0] != "Z"
+
+
 def children_of(pid: int) -> list[int]:
-    """The processes whose parent is `pid`, zombies left out (Linux's /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:  # not a process, or gone meanwhile
-            continue
-        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
-        if int(ppid) == pid and state != "Z":
-            found.append(int(entry.name))
-    return found
+    """The processes whose parent is `pid`, zombies left out."""
+    found = ((int(e.name), state_and_parent(e.name)) for e in Path("/proc").iterdir() if e.name.isdigit())
+    return [child for child, seen in found if seen is not None and seen[0] != "Z" and seen[1] == pid]
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="workers are forked on Linux only")
@@ -223,13 +229,6 @@ def descendants_of(pid: int) -> list[int]:
         found += children
         todo += children
     return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="processes are looked for in Linux's /proc")
