@@ -14,6 +14,7 @@ from typing import NoReturn
 import click
 
 from digit_cnn_edge.common.errors import MissingExtra, UserError
+from digit_cnn_edge.common.start import interrupted
 
 
 def print_error(prog: str, message: str) -> None:
@@ -51,55 +52,9 @@ def run_cli(command: click.Command, prog: str, argv: list[str] | None = None) ->
     sys.exit(rv if isinstance(rv, int) else 0)
 
 
-def interrupted(prog: str, said: str = "") -> NoReturn:
-    """Ctrl-C: one line, with what the command kept if it says, and the shell's exit code for SIGINT."""
-    click.echo(f"{prog}: interrupted" + (f": {said}" if said else ""), err=True)
-    sys.exit(130)
-
-
 def entry_point(command: click.Command, prog: str) -> Callable[[], None]:
     """A zero-argument function for [project.scripts]."""
     return lambda: run_cli(command, prog)
-
-
-def load_and_run(prog: str, module: str, name: str) -> None:
-    """Import a command's module and run its entry point `name`.
-
-    Loading takes a while (torch seconds, ONNX Runtime and OpenCV a third of
-    one), and a Ctrl-C meanwhile is the command's one line, not a traceback
-    from deep inside an import. What it interrupted may turn it into an
-    error of its own: ONNX Runtime's ImportError "initialization failed", or
-    on Python 3.11 a dataclass's RuntimeError "Error calling __set_name__".
-    """
-    try:
-        main = getattr(importlib.import_module(module), name)
-    except KeyboardInterrupt:
-        interrupted(prog)
-    except Exception as e:
-        if not caused_by_ctrl_c(e):
-            raise
-        interrupted(prog)
-    main()
-
-
-def caused_by_ctrl_c(error: BaseException) -> bool:
-    """Whether a KeyboardInterrupt is among the exceptions that led to `error`: its causes and contexts, and theirs."""
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [error]
-    while todo:
-        cause = todo.pop()
-        if cause is None or id(cause) in seen:
-            continue
-        if isinstance(cause, KeyboardInterrupt):
-            return True
-        seen.add(id(cause))
-        todo += [cause.__cause__, cause.__context__]
-    return False
-
-
-def run_main() -> None:
-    """`cnn-run`'s console script: here, in a module that loads nothing heavy, so a Ctrl-C at start is one line."""
-    load_and_run("cnn-run", "digit_cnn_edge.runtime.cli", "run_main")
 
 
 def missing_modules(modules: Iterable[str]) -> list[str]:

@@ -10,6 +10,7 @@ place; an app without the toolkit copies that one function (runtime/preprocess.p
 
 import argparse
 import json
+import os
 import sys
 
 import cv2
@@ -72,7 +73,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"opencv_dnn.py: {source}: {getattr(e, 'strerror', None) or e}", file=sys.stderr)
             failed += 1
             continue
-        print(json.dumps({"source": source, "digits": read(net, image)}), flush=True)
+        try:
+            print(json.dumps({"source": source, "digits": read(net, image)}), flush=True)
+        except BrokenPipeError:  # the reader has gone (`| head`): stop quietly, as a shell tool does
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so exit's flush cannot fail again
+            return 0
     return 1 if failed else 0
 
 

@@ -10,7 +10,8 @@ Importing this package needs no torch, so `cnn-export` can say which extra to
 install; `export` and its types load torch when first used.
 """
 
-from digit_cnn_edge.common.cli import load_and_run, needs_extra
+from digit_cnn_edge.common.cli import needs_extra
+from digit_cnn_edge.common.start import load_and_run
 
 NEEDS = ("torch", "onnx", "onnxscript", "mlxtend")
 _PIPELINE = ("export", "ExportOptions", "ExportResult", "GateFailed")

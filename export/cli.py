@@ -7,7 +7,7 @@ from tqdm import tqdm
 
 from digit_cnn_edge.common.cli import FiniteFloatRange, entry_point
 from digit_cnn_edge.export import edge, parity, quantize
-from digit_cnn_edge.export.pipeline import ExportOptions, GateFailed, export
+from digit_cnn_edge.export.pipeline import OPSETS, ExportOptions, GateFailed, export
 from digit_cnn_edge.train.cli import tqdm_progress
 
 
@@ -44,7 +44,7 @@ def print_table(results: list[parity.Result]) -> None:
                    "model, slower than FP32 at batch 1 on AVX2). static also writes the int8 file of each edge "
                    "format asked for, by that format's own quantizer: model.int8.pte, model.int8.xml + "
                    "model.int8.bin, model.int8.tflite (float32 input and output).")
-@click.option("--opset", "opset_wanted", type=click.IntRange(17, 23), default=None, help="ONNX opset (default: the exporter's).")
+@click.option("--opset", "opset_wanted", type=click.IntRange(*OPSETS), default=None, help="ONNX opset (default: the exporter's).")
 @click.option("--calibration-size", type=click.IntRange(min=1), default=ExportOptions.calibration_size,
               help="Real held-out digits used to calibrate static quantization and to check parity.")
 @click.option("--atol", type=FiniteFloatRange(min=0, min_open=True), default=ExportOptions.atol,

@@ -20,6 +20,7 @@ from torch import nn
 
 from digit_cnn_edge.common.errors import CannotWrite, UserError
 from digit_cnn_edge.common.files import atomic_path, discard, move_into_place, writable_dir
+from digit_cnn_edge.common.options import BadOption, number, one_of, whole
 from digit_cnn_edge.common.progress import Log, Progress, no_log, no_progress
 from digit_cnn_edge.export import edge, formats, parity, quantize
 from digit_cnn_edge.train import checkpoint, data
@@ -37,11 +38,13 @@ FORMATS = ("onnx", "torchscript", "executorch", "openvino", "tflite")
 """What `ExportOptions.formats` may name; torchscript writes model.ts and model.pt2 (torch.export)."""
 DEFAULT_FORMATS = ("onnx", "torchscript")
 """What an export writes when no format is named: the formats the [export] extra alone can write."""
+OPSETS = (17, 23)
+"""The ONNX opsets an export may ask for, lowest and highest."""
 
 
 @dataclass
 class ExportOptions:
-    """What `cnn-export` takes, one field per flag."""
+    """What `cnn-export` takes, one field per flag; a value the export cannot use raises `BadOption` here."""
 
     formats: tuple[str, ...] = DEFAULT_FORMATS  # any of FORMATS
     quantize: str = "none"  # none, or one of quantize.MODES: model.int8.onnx; static: each edge format's int8 too
@@ -50,6 +53,17 @@ class ExportOptions:
     atol: float = 1e-4  # largest |logit difference| for FP32 formats
     data_dir: Path | None = None  # where the checkpoint's data is, for its validation digits
     out: Path | None = None  # default: beside the checkpoint
+
+    def __post_init__(self) -> None:
+        if isinstance(self.formats, str):
+            raise BadOption(f"formats must be a sequence of format names, not the string {self.formats!r}")
+        unknown = sorted(set(self.formats) - set(FORMATS))
+        if unknown or not self.formats:
+            raise BadOption(f"unknown export format {', '.join(unknown) or '(none given)'} (known: {', '.join(FORMATS)})")
+        one_of(self, "quantize", ("none", *quantize.MODES))
+        whole(self, "opset", *OPSETS)
+        whole(self, "calibration_size", 1)
+        number(self, "atol", 0, low_open=True)
 
 
 @dataclass
@@ -179,9 +193,6 @@ def export(
     the output folder changes then but export_report.failed.json.
     """
     options = options or ExportOptions()
-    unknown = sorted(set(options.formats) - set(FORMATS))
-    if unknown or not options.formats:
-        raise UserError(f"unknown export format {', '.join(unknown) or '(none given)'} (known: {', '.join(FORMATS)})")
     for fmt in sorted(set(options.formats) & set(edge.EXTRAS)):
         edge.require(fmt)
     want = set(options.formats)

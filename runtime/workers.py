@@ -161,8 +161,6 @@ class Started(Protocol):
 
     def result(self) -> Read: ...
 
-    def cancel(self) -> bool: ...
-
 
 class _Chunk:
     """Tasks handed to a worker together, once `CHUNK` of them are there or one of their results is wanted."""
@@ -190,9 +188,6 @@ class _InChunk:
             raise read
         return read
 
-    def cancel(self) -> bool:
-        return self._chunk.future is None or self._chunk.future.cancel()
-
 
 class _InProcess:
     """The one-worker case: a task run here when its result is taken, so frames are decoded and read as they come."""
@@ -202,9 +197,6 @@ class _InProcess:
 
     def result(self) -> Read:
         return self._task.run(self._reader)
-
-    def cancel(self) -> bool:
-        return True
 
 
 _reader: DigitReader | None = None
@@ -411,11 +403,18 @@ class Readers:
                 self._launcher.join()
             if self._pool is None:
                 return
+            results = self._pool._result_queue  # the pool forgets it on shutdown
             self._pool.shutdown(wait=False, cancel_futures=True)
             for process in self._processes:
                 process.terminate()
             for process in self._processes:
                 process.join(JOIN_SECONDS)
+            if not any(process.is_alive() for process in self._processes):
+                # A worker ended while sending its results (a chunk's --save copies fill the pipe) leaves half a
+                # message in the result pipe, and the pool's thread waited for the rest for good, the command's
+                # exit waiting for that thread. With the workers gone, this process holds the pipe's last write
+                # end: closed, that wait reads an end of file, and the thread ends as for a worker that died.
+                results._writer.close()
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
@@ -442,18 +441,14 @@ def in_order(todo: Iterable[Job], readers: Readers) -> Iterator[tuple[Job, Start
     """Each job with its started task, in the order of `todo`, while up to `readers.window` jobs are started ahead.
 
     Taking a job's result waits for that job alone; the others run meanwhile. A job without a task (a source that
-    could not be opened) keeps its place. Jobs started but never taken are cancelled.
+    could not be opened) keeps its place. Jobs started but never taken are the pool's to cancel as `Readers` ends: a
+    future cancelled here, with a worker ended mid-way, made the pool's own thread raise on Python 3.10 and 3.11.
     """
     pending: deque[tuple[Job, Started | None]] = deque()
-    try:
-        for job in todo:
-            pending.append((job, readers.start(job.task) if job.task is not None else None))
-            while len(pending) >= readers.window:  # the window shrinks when a video follows still images
-                yield pending.popleft()
-        readers.flush()
-        while pending:
+    for job in todo:
+        pending.append((job, readers.start(job.task) if job.task is not None else None))
+        while len(pending) >= readers.window:  # the window shrinks when a video follows still images
             yield pending.popleft()
-    finally:
-        for _, started in pending:
-            if started is not None:
-                started.cancel()
+    readers.flush()
+    while pending:
+        yield pending.popleft()

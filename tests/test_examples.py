@@ -199,6 +199,16 @@ def test_opencv_dnn_reads_like_cnn_run(onnx_model, all_files, reference, capsys)
         assert check_agreement("OpenCV DNN", labels, reference) >= MIN_AGREEMENT
 
 
+def test_opencv_dnn_stops_quietly_when_its_reader_goes(onnx_model, all_files):
+    """`opencv_dnn.py ... | head -1`: the closed pipe ended in a BrokenPipeError traceback."""
+    run = subprocess.Popen([sys.executable, str(EXAMPLES / "opencv_dnn.py"), "--model", str(onnx_model),
+                            *map(str, all_files * 20)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert json.loads(run.stdout.readline())["source"]
+    run.stdout.close()
+    assert run.wait(timeout=120) == 0
+    assert run.stderr.read() == b""
+
+
 # Node.js
 
 

@@ -208,3 +208,15 @@ def test_the_library_call_returns_the_report_and_the_files_it_placed(trained, tm
     assert result.files == [tmp_path / "model.onnx"] and result.report_path == tmp_path / "export_report.json"
     assert json.loads(result.report_path.read_text()) == result.report and result.report["passed"]
     assert [r.format for r in result.results] == ["pytorch", "onnx"]
+
+
+@pytest.mark.parametrize("bad", [{"atol": float("inf")}, {"atol": float("nan")}, {"atol": 0}, {"formats": "onnx"},
+                                 {"formats": ("onnx", "coreml")}, {"opset": 9}, {"calibration_size": 0},
+                                 {"quantize": "int4"}])
+def test_the_library_refuses_an_option_the_cli_would(bad):
+    """An infinite tolerance from a program would pass every parity gate; the dataclass refuses it as --atol does."""
+    from digit_cnn_edge.common.options import BadOption
+    from digit_cnn_edge.export import ExportOptions
+
+    with pytest.raises(BadOption, match="format" if "formats" in bad else next(iter(bad))):
+        ExportOptions(**bad)

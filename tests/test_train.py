@@ -312,3 +312,15 @@ def test_the_library_call_returns_what_it_wrote_and_reports_through_its_hooks(sa
     kept = checkpoint.load(result.checkpoint)["state_dict"]
     assert all(torch.equal(kept[k], v) for k, v in result.model.state_dict().items())
     assert sum(line.startswith("epoch") for line in said) == 2 and bars == ["epoch 1/2", "epoch 2/2"]
+
+
+@pytest.mark.parametrize("bad", [{"lr": float("nan")}, {"lr": 0}, {"epochs": 0}, {"batch_size": 2.5}, {"seed": -1},
+                                 {"photo_share": 1.5}, {"negatives": float("inf")}, {"keep": "last"}, {"data": "cifar"}])
+def test_the_library_refuses_an_option_the_cli_would_as_the_options_are_made(bad):
+    """A program passes no flag, so the dataclass must refuse what click's types refuse (a NaN rate reached torch
+    after the data had loaded)."""
+    from digit_cnn_edge.common.options import BadOption
+    from digit_cnn_edge.train import TrainOptions
+
+    with pytest.raises(BadOption, match=next(iter(bad))):
+        TrainOptions(**bad)

@@ -221,6 +221,38 @@ except KeyboardInterrupt:
     assert out == "interrupted\n" and run.returncode == 0, err
 
 
+def test_a_worker_ended_while_sending_its_results_does_not_hold_the_command():
+    """A worker ended while its results were half sent (a chunk's --save copies fill the pipe) left the pool's thread
+    waiting for the rest, and the command waited for that thread at exit: a Ctrl-C that printed its line, then hung.
+    Here a worker sends half a result, as SIGTERM leaves it, and the with-block ends."""
+    check = """
+import gc, multiprocessing.queues, os, struct, time
+from digit_cnn_edge.runtime import workers
+class HalfSent:
+    def run(self, reader):
+        results = next(o for o in gc.get_objects() if isinstance(o, multiprocessing.queues.SimpleQueue))
+        os.write(results._writer.fileno(), struct.pack("!i", 1 << 20) + bytes(100))  # 100 bytes of a 1 MB message
+        time.sleep(60)
+spec = workers.ReaderSpec(None, 1, 0.5)
+with workers.Readers(spec.build(), spec, 2, fork=True) as readers:
+    assert readers.forked
+    while not any(probe.done() for probe in readers._probes):  # a worker is ready: the task goes to one
+        time.sleep(0.05)
+    readers.start(HalfSent())
+    readers.flush()
+    time.sleep(1)
+print("ended")
+"""
+    run = subprocess.Popen([sys.executable, "-c", check], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = run.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        for pid in [*descendants_of(run.pid), run.pid]:
+            os.kill(pid, signal.SIGKILL)
+        pytest.fail("the command did not end")
+    assert out == "ended\n" and run.returncode == 0, err
+
+
 def descendants_of(pid: int) -> list[int]:
     """`pid`'s children, theirs, and so on (Linux's /proc)."""
     found, todo = [], [pid]

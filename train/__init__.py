@@ -7,7 +7,8 @@ Importing this package needs no torch, so the console scripts can say which
 extra to install; `train` and its types load torch when first used.
 """
 
-from digit_cnn_edge.common.cli import load_and_run, needs_extra
+from digit_cnn_edge.common.cli import needs_extra
+from digit_cnn_edge.common.start import load_and_run
 
 NEEDS = ("torch", "torchvision", "mlxtend", "matplotlib", "tqdm")
 _RECIPE = ("train", "TrainOptions", "TrainResult")

@@ -13,7 +13,7 @@ from digit_cnn_edge.common.errors import UserError
 from digit_cnn_edge.common.files import writable_dir
 from digit_cnn_edge.runtime.convention import LABELS
 from digit_cnn_edge.train import checkpoint, data, loop, models, plots
-from digit_cnn_edge.train.recipe import BATCH_SIZE, EPOCHS, LARGE, TrainOptions, train
+from digit_cnn_edge.train.recipe import BATCH_SIZE, DEVICES, EPOCHS, KEEP, LARGE, SEEDS, TrainOptions, train
 
 
 def tqdm_progress(items: Iterable, total: int, desc: str) -> Iterable:
@@ -23,8 +23,7 @@ def tqdm_progress(items: Iterable, total: int, desc: str) -> Iterable:
 
 positive = click.IntRange(min=1)
 share = FiniteFloatRange(0, 1)
-seeds = click.IntRange(0, 2**63 - 1)
-"""Seeds numpy and torch both take: numpy refuses negative ones, torch overflows past 64 bits."""
+seeds = click.IntRange(0, SEEDS)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -48,9 +47,9 @@ seeds = click.IntRange(0, 2**63 - 1)
 @click.option("--lr", type=FiniteFloatRange(min=0, min_open=True), default=TrainOptions.lr,
               help="Peak learning rate of the one-cycle schedule (AdamW).")
 @click.option("--seed", type=seeds, default=TrainOptions.seed, help="Seeds the split, the initial weights, shuffling and augmentation.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto",
+@click.option("--device", type=click.Choice(DEVICES), default="auto",
               help="Where to train. auto: a CUDA GPU if there is one, else Apple MPS, else the CPU.")
-@click.option("--keep", type=click.Choice(["final", "best"]), default="final",
+@click.option("--keep", type=click.Choice(KEEP), default="final",
               help="Which epoch's weights model.pt holds. final: the last, once the one-cycle schedule has annealed "
                    "(nothing chose it, so its validation figure is an honest estimate); best: the epoch with the best "
                    "validation accuracy (those digits chose it, so its figure is optimistic).")

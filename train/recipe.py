@@ -18,16 +18,25 @@ from torch import nn
 
 from digit_cnn_edge.common.errors import UserError
 from digit_cnn_edge.common.files import atomic_path, writable_dir
+from digit_cnn_edge.common.options import number, one_of, whole
 from digit_cnn_edge.common.progress import Log, Progress, no_log, no_progress
 from digit_cnn_edge.runtime.workers import cores
 from digit_cnn_edge.train import checkpoint, data, loop, models, negatives, photos, plots
 
+DEVICES = ("auto", "cpu", "cuda", "mps")
+KEEP = ("final", "best")
+SEEDS = 2**63 - 1
+"""The largest seed: numpy refuses negative seeds, torch overflows past 64 bits."""
+
 
 @dataclass
 class TrainOptions:
-    """What `cnn-train` takes, one field per flag. None means: the default for the data (`resolve`)."""
+    """What `cnn-train` takes, one field per flag. None means: the default for the data (`resolve`).
 
-    data: str = "auto"  # auto | mnist | sample | folder
+    A value the run cannot use raises `BadOption` (a ValueError) here, before any data is loaded.
+    """
+
+    data: str = "auto"  # one of data.SOURCES
     data_dir: Path | None = None
     arch: str = models.DEFAULT_ARCH
     width: int | None = None
@@ -36,8 +45,8 @@ class TrainOptions:
     batch_size: int | None = None
     lr: float = loop.Config.lr
     seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda | mps
-    keep: str = "final"  # final | best
+    device: str = "auto"  # one of DEVICES
+    keep: str = "final"  # one of KEEP
     patience: int | None = None
     augment: bool = True
     photo_share: float = loop.Config.photo_share
@@ -45,6 +54,17 @@ class TrainOptions:
     negatives: float = loop.Config.negatives
     warp: dict[str, float] = field(default_factory=dict)  # loop.Augment's ranges that differ from its defaults (no flag)
     out: Path = Path("runs/train")
+
+    def __post_init__(self) -> None:
+        one_of(self, "data", data.SOURCES)
+        one_of(self, "device", DEVICES)
+        one_of(self, "keep", KEEP)
+        for name in ("width", "hidden", "epochs", "batch_size", "patience", "photo_copies"):
+            whole(self, name, 1)
+        whole(self, "seed", 0, SEEDS)
+        number(self, "lr", 0, low_open=True)
+        number(self, "photo_share", 0, 1)
+        number(self, "negatives", 0, 1)
 
 
 @dataclass
