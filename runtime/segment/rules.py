@@ -18,14 +18,29 @@ import numpy as np
 from digit_cnn_edge.runtime.segment.params import Box, Params
 
 
-def thin_runs(mask: np.ndarray, length: int, thickness: int, horizontal: bool) -> np.ndarray:
+def thin_runs(mask: np.ndarray, length: int, thickness: int, horizontal: bool,
+              open_ends: tuple[bool, bool] = (False, False)) -> np.ndarray:
     """Pixels of `mask` on straight runs at least `length` long that are on average at most `thickness` thick (0/1).
 
     On average, so that a rule a blur made a little thicker here and there goes
-    whole; a pen stroke that long is thicker all along.
+    whole; a pen stroke that long is thicker all along. `open_ends`: whether
+    the mask's first and last columns (rows, for vertical runs) are the
+    frame's edges, past which a rule goes on out of sight: there a run half
+    as long counts. Elsewhere nothing outside the mask is ink: a printed box's
+    sides, as tall as the ruled piece they stand in, are no rule.
     """
+    length |= 1  # odd, so the kernel is centred and an opening keeps a run whole
+    axis, reach = (1 if horizontal else 0), length // 2
+    size = mask.shape[axis]
+    before = [np.repeat(mask.take([0], axis), reach, axis)] if open_ends[0] else []
+    after = [np.repeat(mask.take([size - 1], axis), reach, axis)] if open_ends[1] else []
+    padded = np.concatenate([*before, mask, *after], axis) if before or after else mask
     along = (length, 1) if horizontal else (1, length)
-    runs = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, along))
+    runs = cv2.morphologyEx(padded, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, along),
+                            borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    if before or after:
+        start = reach if before else 0
+        runs = np.ascontiguousarray(runs[:, start : start + size] if horizontal else runs[start : start + size])
     if not runs.any():
         return runs
     _, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
@@ -47,11 +62,16 @@ def without_lines(mask: np.ndarray, lines: np.ndarray, thickness: int, horizonta
     return cv2.bitwise_or(kept, cv2.bitwise_and(bridged, lines))
 
 
-def clear_runs(mask: np.ndarray, length: int, thickness: int) -> np.ndarray:
-    """`mask` without its thin straight runs `length` long, horizontal and vertical, where no stroke crosses them."""
+def clear_runs(mask: np.ndarray, length: int, thickness: int,
+               at_edge: tuple[bool, bool, bool, bool] = (False,) * 4) -> np.ndarray:
+    """`mask` without its thin straight runs `length` long, horizontal and vertical, where no stroke crosses them.
+
+    `at_edge`: whether its top, bottom, left and right are the frame's edges (`thin_runs`' open ends).
+    """
+    top, bottom, left, right = at_edge
     out = mask.copy()
     for horizontal in (True, False):
-        lines = thin_runs(out, length, thickness, horizontal)
+        lines = thin_runs(out, length, thickness, horizontal, (left, right) if horizontal else (top, bottom))
         if lines.any():
             out = without_lines(out, lines, thickness, horizontal)
     return out
@@ -186,7 +206,8 @@ def clear_structure(
         mask = np.zeros((h, w), np.uint8)
         cv2.drawContours(mask, [c], -1, 1, cv2.FILLED, offset=(-x, -y))
         mask &= binary[y : y + h, x : x + w]  # the piece's own ink, and what its outline hides (a boxed digit)
-        gone = cv2.subtract(mask, clear_runs(mask, long, p.rule_thickness)) if ruled else np.zeros_like(mask)
+        at_edge = (y <= p.border, y + h >= frame_h - p.border, x <= p.border, x + w >= frame_w - p.border)
+        gone = cv2.subtract(mask, clear_runs(mask, long, p.rule_thickness, at_edge)) if ruled else np.zeros_like(mask)
         # past the measured line by a margin: a blurred side leaves a sliver inside it that reads as a 1
         top, bottom, left, right = (side + p.box_margin if side else 0 for side in frame_sides(mask, p))
         for side in (gone[:top], gone[h - bottom :], gone[:, :left], gone[:, w - right :]):
