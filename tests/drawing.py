@@ -12,16 +12,20 @@ def ink_tile(digit: np.ndarray, height: int) -> np.ndarray:
     return tile[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
 
 
+def put(ink: np.ndarray, tile: np.ndarray, x: int, y: int) -> tuple[int, int, int, int]:
+    """Draw `tile` into `ink` with its top left at (x, y), over what is there; its box."""
+    th, tw = tile.shape
+    np.maximum(ink[y : y + th, x : x + tw], tile, out=ink[y : y + th, x : x + tw])
+    return x, y, tw, th
+
+
 def compose(digits: np.ndarray, spots: list[tuple[int, int, int]], size: tuple[int, int] = (640, 480), seed: int = 0):
     """Photograph real digits whose ink starts at (x, y) with the given height; the photo and the ink boxes."""
     w, h = size
     ink = np.zeros((h, w), np.float32)
     boxes = []
     for digit, (x, y, height) in zip(digits, spots):
-        tile = ink_tile(digit, height)
-        th, tw = tile.shape
-        np.maximum(ink[y : y + th, x : x + tw], tile, out=ink[y : y + th, x : x + tw])
-        boxes.append((x, y, tw, th))
+        boxes.append(put(ink, ink_tile(digit, height), x, y))
     return photograph(ink, np.random.default_rng(seed)), boxes
 
 

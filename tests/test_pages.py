@@ -7,7 +7,7 @@ import pytest
 from digit_cnn_edge.runtime.segment import segment
 from digit_cnn_edge.runtime.words import not_digits, words, words_of
 from digit_cnn_edge.train.synth import iou, photograph
-from tests.drawing import ink_tile, matched
+from tests.drawing import ink_tile, matched, put
 
 
 @pytest.fixture(scope="module")
@@ -59,16 +59,22 @@ def page_with(digits: np.ndarray, heights: list[int], y: int, rules: list[int] =
     return photograph(ink, np.random.default_rng(seed)), truth, frames
 
 
+def read_four(reader, image: np.ndarray, truth: list, labels: np.ndarray) -> tuple[list, int]:
+    """The digits read in `image`, which must be the four drawn, each at its box; and how many read right."""
+    found = reader.read(image).digits
+    assert len(found) == 4 and matched([d.box for d in found], truth) == 4
+    return found, sum(d.label == label for d, label in zip(found, labels))
+
+
 def test_a_digit_in_a_printed_box_gets_the_digits_box(reader, digits):
     images, labels = digits
     right = 0
     for k in range(0, 20, 4):
         image, truth, frames = page_with(images[k : k + 4], [70, 90, 60, 80], 300, boxes=True, seed=k)
-        found = reader.read(image).digits
-        assert len(found) == 4 and matched([d.box for d in found], truth) == 4
+        found, read_right = read_four(reader, image, truth, labels[k : k + 4])
         # its own box: the printed one, 15 px wider each way, is under 0.6 of the way to the digit's (IoU)
         assert all(max(iou(d.box, t) for t in truth) >= 0.75 > max(iou(t, f) for t, f in zip(truth, frames)) for d in found)
-        right += sum(d.label == label for d, label in zip(found, labels[k : k + 4]))
+        right += read_right
     assert right >= 18  # of 20
 
 
@@ -81,15 +87,11 @@ def test_digits_in_boxes_that_touch_are_read_and_the_sides_between_the_boxes_are
         for n, digit in enumerate(images[k : k + 4]):
             tile = ink_tile(digit, 64)
             th, tw = tile.shape
-            x, y = left + n * cell + (cell - tw) // 2, top + (height - th) // 2
-            np.maximum(ink[y : y + th, x : x + tw], tile, out=ink[y : y + th, x : x + tw])
-            truth.append((x, y, tw, th))
+            truth.append(put(ink, tile, left + n * cell + (cell - tw) // 2, top + (height - th) // 2))
         cv2.rectangle(ink, (left, top), (left + 4 * cell, top + height), 1.0, 2)
         for n in range(1, 4):
             cv2.line(ink, (left + n * cell, top), (left + n * cell, top + height), 1.0, 2)
-        found = reader.read(photograph(ink, np.random.default_rng(k))).digits
-        assert len(found) == 4 and matched([d.box for d in found], truth) == 4
-        right += sum(d.label == label for d, label in zip(found, labels[k : k + 4]))
+        right += read_four(reader, photograph(ink, np.random.default_rng(k)), truth, labels[k : k + 4])[1]
     assert right >= 18  # of 20
 
 
@@ -106,15 +108,12 @@ def test_a_digit_touching_its_box_is_read_where_a_rule_runs_through_the_boxes(re
             tile = ink_tile(digit, 80)
             th, tw = tile.shape
             x0 = left + n * (width + 30)
-            x, y = x0 + (width - tw) // 2, top + height - 3 - th  # standing on the box's bottom side
-            np.maximum(ink[y : y + th, x : x + tw], tile, out=ink[y : y + th, x : x + tw])
-            truth.append((x, y, tw, th))
+            truth.append(put(ink, tile, x0 + (width - tw) // 2, top + height - 3 - th))  # on the box's bottom side
             cv2.rectangle(ink, (x0, top), (x0 + width, top + height), 1.0, 3)
         cv2.line(ink, (0, top + height // 2), (639, top + height // 2), 0.6, 2)
-        found = reader.read(photograph(ink, np.random.default_rng(k))).digits
-        assert len(found) == 4 and matched([d.box for d in found], truth) == 4
+        found, read_right = read_four(reader, photograph(ink, np.random.default_rng(k)), truth, labels[k : k + 4])
         assert all(max(iou(d.box, t) for t in truth) >= 0.9 for d in found)  # without a piece of the box's side
-        right += sum(d.label == label for d, label in zip(found, labels[k : k + 4]))
+        right += read_right
     assert right >= 18  # of 20
 
 
@@ -124,9 +123,7 @@ def test_a_digit_on_a_ruled_line_is_read(reader, digits):
     for k in range(0, 20, 4):
         rules = list(range(60, 480, 55))  # the digits stand on the rule at 335 and cross the one at 280
         image, truth, _ = page_with(images[k : k + 4], [70, 90, 60, 80], 336, rules=rules, seed=k)
-        found = reader.read(image).digits
-        assert len(found) == 4 and matched([d.box for d in found], truth) == 4
-        right += sum(d.label == label for d, label in zip(found, labels[k : k + 4]))
+        right += read_four(reader, image, truth, labels[k : k + 4])[1]
     assert right >= 18  # of 20
 
 
@@ -137,9 +134,7 @@ def test_digits_on_a_rule_in_dashes_are_read(reader, digits):
     for k in range(0, 20, 4):
         rules = list(range(60, 480, 55))
         image, truth, _ = page_with(images[k : k + 4], [70, 90, 60, 80], 336, rules=rules, seed=k, dashed=True)
-        found = reader.read(image).digits
-        assert len(found) == 4 and matched([d.box for d in found], truth) == 4
-        right += sum(d.label == label for d, label in zip(found, labels[k : k + 4]))
+        right += read_four(reader, image, truth, labels[k : k + 4])[1]
     assert right >= 18  # of 20
 
 
