@@ -73,11 +73,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"opencv_dnn.py: {source}: {getattr(e, 'strerror', None) or e}", file=sys.stderr)
             failed += 1
             continue
+        line = json.dumps({"source": source, "digits": read(net, image)})
         try:
-            print(json.dumps({"source": source, "digits": read(net, image)}), flush=True)
+            print(line, flush=True)
         except BrokenPipeError:  # the reader has gone (`| head`): stop quietly, as a shell tool does
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so exit's flush cannot fail again
-            return 0
+            break
     return 1 if failed else 0
 
 

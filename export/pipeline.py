@@ -55,9 +55,14 @@ class ExportOptions:
     out: Path | None = None  # default: beside the checkpoint
 
     def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """Raise BadOption for a value the export cannot use (`export` checks again: a field may have changed)."""
         if isinstance(self.formats, str):
             raise BadOption(f"formats must be a sequence of format names, not the string {self.formats!r}")
-        unknown = sorted(set(self.formats) - set(FORMATS))
+        self.formats = tuple(self.formats)  # a generator would be used up by this check
+        unknown = sorted(map(str, set(self.formats) - set(FORMATS)))
         if unknown or not self.formats:
             raise BadOption(f"unknown export format {', '.join(unknown) or '(none given)'} (known: {', '.join(FORMATS)})")
         one_of(self, "quantize", ("none", *quantize.MODES))
@@ -193,6 +198,7 @@ def export(
     the output folder changes then but export_report.failed.json.
     """
     options = options or ExportOptions()
+    options.check()
     for fmt in sorted(set(options.formats) & set(edge.EXTRAS)):
         edge.require(fmt)
     want = set(options.formats)

@@ -403,7 +403,8 @@ class Readers:
                 self._launcher.join()
             if self._pool is None:
                 return
-            results = self._pool._result_queue  # the pool forgets it on shutdown
+            # the pool's queues, which it forgets on shutdown (private names: looked up, not relied on)
+            results, calls = getattr(self._pool, "_result_queue", None), getattr(self._pool, "_call_queue", None)
             self._pool.shutdown(wait=False, cancel_futures=True)
             for process in self._processes:
                 process.terminate()
@@ -414,7 +415,13 @@ class Readers:
                 # message in the result pipe, and the pool's thread waited for the rest for good, the command's
                 # exit waiting for that thread. With the workers gone, this process holds the pipe's last write
                 # end: closed, that wait reads an end of file, and the thread ends as for a worker that died.
-                results._writer.close()
+                if results is not None:
+                    results._writer.close()
+                # The other way round, a video frame half written to a worker that ended leaves the task queue's
+                # thread waiting to write the rest; Python 3.11 and later close that pipe's read end as the pool
+                # breaks (gh-94777), 3.10 does not, so it is closed here (later, it would race the pool's close).
+                if calls is not None and sys.version_info < (3, 11):
+                    calls._reader.close()
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)

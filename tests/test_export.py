@@ -220,3 +220,13 @@ def test_the_library_refuses_an_option_the_cli_would(bad):
 
     with pytest.raises(BadOption, match="format" if "formats" in bad else next(iter(bad))):
         ExportOptions(**bad)
+
+
+def test_a_changed_option_is_checked_again_when_the_export_starts(tmp_path):
+    from digit_cnn_edge.common.options import BadOption
+    from digit_cnn_edge.export import ExportOptions, export
+
+    options = ExportOptions()
+    options.atol = float("inf")
+    with pytest.raises(BadOption, match="atol"):
+        export(tmp_path / "model.pt", options)  # refused before the checkpoint is looked for

@@ -93,15 +93,15 @@ def test_two_digits_that_touch_side_by_side_are_cut_apart(digits):
     assert read >= 4  # of 7; wide single digits stay whole: the layout families read the same with the cut
 
 
-def test_two_stacked_digits_that_touch_are_cut_apart(digits):
-    """Touching strokes make one piece that grouping never splits; the cut is kept where the classifier agrees.
-
-    The lower digit stands 6 px right of the upper one: a 1 exactly under a 0's upright side is one straight
-    stroke 170 px tall, which the rule step takes for a printed rule (benchmarks/RESULTS-layouts.md)."""
+@pytest.mark.parametrize("shift", [6, pytest.param(0, marks=pytest.mark.xfail(strict=True, reason=(
+    "a 1 exactly under a 0's upright side is one straight stroke 170 px tall, which the rule step takes for a "
+    "printed rule and cuts out (benchmarks/RESULTS-layouts.md)")))], ids=["lower digit 6 px right", "aligned"])
+def test_two_stacked_digits_that_touch_are_cut_apart(digits, shift):
+    """Touching strokes make one piece that grouping never splits; the cut is kept where the classifier agrees."""
     images, _ = digits
     shipped = DigitReader(DigitClassifier())
     for top, bottom, overlap in [(0, 1, 4), (0, 1, 12), (7, 3, 4)]:
-        pair = [(250, 80, 90), (256, 80 + 90 - overlap, 90)]  # the bottom digit's ink starts inside the top one's box
+        pair = [(250, 80, 90), (250 + shift, 80 + 90 - overlap, 90)]  # the lower digit's ink starts in the upper's box
         image, truth = compose(images[[top, bottom, 1, 5]], pair + in_a_row(images[[1, 5]], 400, 120, [90, 90], 40))
         assert len(segment(image, Params(split=99.0)).boxes) == 3  # they touch: one piece without the cut
         reading = shipped.read(image)

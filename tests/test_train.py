@@ -314,8 +314,9 @@ def test_the_library_call_returns_what_it_wrote_and_reports_through_its_hooks(sa
     assert sum(line.startswith("epoch") for line in said) == 2 and bars == ["epoch 1/2", "epoch 2/2"]
 
 
-@pytest.mark.parametrize("bad", [{"lr": float("nan")}, {"lr": 0}, {"epochs": 0}, {"batch_size": 2.5}, {"seed": -1},
-                                 {"photo_share": 1.5}, {"negatives": float("inf")}, {"keep": "last"}, {"data": "cifar"}])
+@pytest.mark.parametrize("bad", [{"lr": float("nan")}, {"lr": 0}, {"lr": 10**400}, {"epochs": 0}, {"batch_size": 2.5},
+                                 {"seed": -1}, {"photo_share": 1.5}, {"negatives": float("inf")}, {"keep": "last"},
+                                 {"data": "cifar"}])
 def test_the_library_refuses_an_option_the_cli_would_as_the_options_are_made(bad):
     """A program passes no flag, so the dataclass must refuse what click's types refuse (a NaN rate reached torch
     after the data had loaded)."""
@@ -324,3 +325,22 @@ def test_the_library_refuses_an_option_the_cli_would_as_the_options_are_made(bad
 
     with pytest.raises(BadOption, match=next(iter(bad))):
         TrainOptions(**bad)
+
+
+def test_the_options_take_numpy_numbers_as_python_ones():
+    """`for seed in np.arange(3)` is how a sweep is written; torch and numpy took such numbers before the checks."""
+    from digit_cnn_edge.train import TrainOptions
+
+    options = TrainOptions(seed=np.int64(3), epochs=np.int32(5), lr=np.float32(0.002))
+    assert (type(options.seed), type(options.epochs), type(options.lr)) == (int, int, float)
+    assert options.seed == 3 and options.epochs == 5 and abs(options.lr - 0.002) < 1e-9
+
+
+def test_a_changed_option_is_checked_again_when_training_starts(tmp_path):
+    from digit_cnn_edge.common.options import BadOption
+    from digit_cnn_edge.train import TrainOptions, train
+
+    options = TrainOptions(out=tmp_path)
+    options.lr = float("nan")
+    with pytest.raises(BadOption, match="lr"):
+        train(options)

@@ -221,25 +221,40 @@ except KeyboardInterrupt:
     assert out == "interrupted\n" and run.returncode == 0, err
 
 
-def test_a_worker_ended_while_sending_its_results_does_not_hold_the_command():
-    """A worker ended while its results were half sent (a chunk's --save copies fill the pipe) left the pool's thread
-    waiting for the rest, and the command waited for that thread at exit: a Ctrl-C that printed its line, then hung.
-    Here a worker sends half a result, as SIGTERM leaves it, and the with-block ends."""
-    check = """
-import gc, multiprocessing.queues, os, struct, time
-from digit_cnn_edge.runtime import workers
-class HalfSent:
+HALF_SENT = """
+class Task:  # sends half a result, as a worker SIGTERMed while it sends its chunk's --save copies leaves it
     def run(self, reader):
         results = next(o for o in gc.get_objects() if isinstance(o, multiprocessing.queues.SimpleQueue))
         os.write(results._writer.fileno(), struct.pack("!i", 1 << 20) + bytes(100))  # 100 bytes of a 1 MB message
         time.sleep(60)
+tasks = [Task()]
+"""
+HALF_TAKEN = """
+class Task:  # keeps its worker busy, so the video frames after it are still being written to the task pipe
+    def run(self, reader):
+        time.sleep(60)
+tasks = [Task(), Task(), *[workers.ReadFrame(np.zeros((4000, 4000), np.uint8), "auto")] * 2]
+"""
+
+
+@pytest.mark.parametrize("tasks", [HALF_SENT, HALF_TAKEN], ids=["results half sent", "frames half taken"])
+def test_workers_ended_mid_message_do_not_hold_the_command(tasks):
+    """A worker ended while its results were half sent left the pool's thread waiting for the rest, and the command
+    waited for that thread at exit (a Ctrl-C that printed its line, then hung); on Python 3.10, frames half
+    written to workers that ended held it the same way. Here the workers are ended so, and the with-block ends."""
+    check = """
+import gc, multiprocessing.queues, os, struct, time
+import numpy as np
+from digit_cnn_edge.runtime import workers
+""" + tasks + """
 spec = workers.ReaderSpec(None, 1, 0.5)
 with workers.Readers(spec.build(), spec, 2, fork=True) as readers:
     assert readers.forked
-    while not any(probe.done() for probe in readers._probes):  # a worker is ready: the task goes to one
+    while not any(probe.done() for probe in readers._probes):  # a worker is ready: tasks go to the workers
         time.sleep(0.05)
-    readers.start(HalfSent())
-    readers.flush()
+    for task in tasks:
+        readers.start(task)
+        readers.flush()
     time.sleep(1)
 print("ended")
 """
@@ -250,7 +265,7 @@ print("ended")
         for pid in [*descendants_of(run.pid), run.pid]:
             os.kill(pid, signal.SIGKILL)
         pytest.fail("the command did not end")
-    assert out == "ended\n" and run.returncode == 0, err
+    assert (out, err, run.returncode) == ("ended\n", "", 0)
 
 
 def descendants_of(pid: int) -> list[int]:

@@ -56,6 +56,10 @@ class TrainOptions:
     out: Path = Path("runs/train")
 
     def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """Raise BadOption for a value the run cannot use (`train` checks again: a field may have changed)."""
         one_of(self, "data", data.SOURCES)
         one_of(self, "device", DEVICES)
         one_of(self, "keep", KEEP)
@@ -161,6 +165,7 @@ def train(
     `keep="best"` the best on validation so far), so Ctrl-C keeps the last
     finished epoch; the KeyboardInterrupt that ends it then says which epoch.
     """
+    options.check()
     dev = pick_device(options.device)
     out = writable_dir(options.out)
     arch_args = architecture_arguments(options)

@@ -29,7 +29,7 @@ def thin_runs(mask: np.ndarray, length: int, thickness: int, horizontal: bool,
     as long counts. Elsewhere nothing outside the mask is ink: a printed box's
     sides, as tall as the ruled piece they stand in, are no rule.
     """
-    length |= 1  # odd, so the kernel is centred and an opening keeps a run whole
+    length = (length - 1) | 1  # odd, so the kernel is centred and an opening keeps a run whole (a run `length` long too)
     axis, reach = (1 if horizontal else 0), length // 2
     size = mask.shape[axis]
     before = [np.repeat(mask.take([0], axis), reach, axis)] if open_ends[0] else []
