@@ -7,10 +7,17 @@ console script imports this module first, what is left uncovered is the
 interpreter's own start.
 """
 
+from __future__ import annotations
+
 import importlib
+import signal
 import sys
-from collections.abc import Callable
-from typing import NoReturn
+
+TYPE_CHECKING = False  # typing itself takes 3 ms to import, a window in which a Ctrl-C is a traceback
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import FrameType
+    from typing import NoReturn
 
 
 def interrupted(prog: str, said: str = "") -> NoReturn:
@@ -23,17 +30,31 @@ def load_and_run(prog: str, module: str, name: str) -> None:
     """Import a command's module and run its entry point `name`, a Ctrl-C while it loads being one line.
 
     What the Ctrl-C interrupted may turn it into an error of its own: ONNX
-    Runtime's ImportError "initialization failed", or on Python 3.11 a
-    dataclass's RuntimeError "Error calling __set_name__".
+    Runtime's ImportError "initialization failed", on Python 3.11 a
+    dataclass's RuntimeError "Error calling __set_name__", or numpy's
+    ImportError "Importing the numpy C-extensions failed", which keeps no
+    trace of the KeyboardInterrupt; so whether SIGINT came is noted too.
     """
+    came: list[bool] = []
+
+    def noted(signum: int, frame: FrameType | None) -> None:
+        came.append(True)
+        signal.default_int_handler(signum, frame)  # raises KeyboardInterrupt
+
+    ours = signal.getsignal(signal.SIGINT) is signal.default_int_handler  # not where SIGINT is ignored
+    if ours:
+        signal.signal(signal.SIGINT, noted)
     try:
         main = getattr(importlib.import_module(module), name)
     except KeyboardInterrupt:
         interrupted(prog)
     except Exception as e:
-        if not caused_by_ctrl_c(e):
+        if not (came or caused_by_ctrl_c(e)):
             raise
         interrupted(prog)
+    finally:
+        if ours and signal.getsignal(signal.SIGINT) is noted:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
     main()
 
 

@@ -8,6 +8,7 @@ model), the exit code, and words the one line must hold.
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -178,6 +179,24 @@ def test_ctrl_c_while_a_command_loads_is_one_line(loading, tmp_path, monkeypatch
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(SystemExit) as done:
         load_and_run("cnn-run", "interrupted_while_loading", "run_main")
+    assert done.value.code == 130 and capsys.readouterr().err == "cnn-run: interrupted\n"
+
+
+def test_ctrl_c_that_a_library_turned_into_an_error_of_its_own_is_one_line(tmp_path, monkeypatch, capsys):
+    """numpy, interrupted while its C part imports datetime, raises an ImportError with no trace of the Ctrl-C."""
+    (tmp_path / "numpy_like.py").write_text(
+        "import os, signal, time\n"
+        "try:\n    os.kill(os.getpid(), signal.SIGINT)\n    time.sleep(5)\n"
+        "except KeyboardInterrupt:\n    pass\n"
+        "raise ImportError('PyCapsule_Import could not import module \"datetime\"')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as a terminal starts it (a background job: ignored)
+    try:
+        with pytest.raises(SystemExit) as done:
+            load_and_run("cnn-run", "numpy_like", "run_main")
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back as it was
+    finally:
+        signal.signal(signal.SIGINT, before)
     assert done.value.code == 130 and capsys.readouterr().err == "cnn-run: interrupted\n"
 
 
