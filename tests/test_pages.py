@@ -117,6 +117,25 @@ def test_a_digit_touching_its_box_is_read_where_a_rule_runs_through_the_boxes(re
     assert right >= 18  # of 20
 
 
+def test_a_bold_digit_touching_its_box_is_read_whole(reader, digits):
+    """Clearing a box's sides, with a margin, cut a digit written from its top side to its bottom one into pieces
+    too far apart to group (a stroke of it even passed for the divider of a row of boxes); the pieces inside one
+    box now join where the whole reads better than each piece."""
+    images, labels = digits
+    found_whole = right = 0
+    for k in range(20):
+        ink = np.zeros((480, 640), np.float32)
+        tile = cv2.dilate(ink_tile(images[k], 70), np.ones((5, 5), np.uint8))  # a bold pen
+        th, tw = tile.shape
+        truth = [put(ink, tile, 200 + (150 - tw) // 2, 153)]
+        cv2.rectangle(ink, (200, 150), (350, 156 + th), 1.0, 3)  # a wide box, its sides touching the digit
+        found = reader.read(photograph(ink, np.random.default_rng(k))).digits
+        whole = len(found) == 1 and matched([d.box for d in found], truth) == 1
+        found_whole += whole
+        right += whole and found[0].label == labels[k]
+    assert found_whole >= 12 and right >= 12  # of 20 (9 and 8 without the join)
+
+
 def test_a_digit_on_a_ruled_line_is_read(reader, digits):
     images, labels = digits
     right = 0

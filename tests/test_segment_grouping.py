@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from digit_cnn_edge.runtime.segment import Params, segment
-from digit_cnn_edge.runtime.segment.grouping import candidates, group_pieces
+from digit_cnn_edge.runtime.segment.grouping import candidates, group_pieces, join_in_boxes
+from digit_cnn_edge.runtime.segment.params import Blob
 
 
 def test_broken_strokes_merge_into_one_digit():
@@ -57,3 +58,16 @@ def test_two_digit_sized_pieces_never_merge_and_fragments_pick_their_nearest_dig
     assert [(c.piece, c.host, c.half) for c in found] == [(2, 1, False)]  # the speck is 1 px from the second, 4 from the first
     blobs = group_pieces(boxes, lambda members: np.zeros((28, 28), np.float32), Params())
     assert len(blobs) == 2 and sorted(len(b.members) for b in blobs) == [1, 2]
+
+
+@pytest.mark.parametrize("together, joined", [(0.9, True), (0.3, False)], ids=["one digit", "two digits"])
+def test_blobs_inside_one_box_join_where_the_whole_reads_better(together, joined):
+    """A judge that reads a crop of one piece at 0.6 and of two at `together` (crops carry their piece count)."""
+    blobs = [Blob((12, 12, 10, 30), [0]), Blob((26, 14, 12, 12), [1]), Blob((100, 12, 10, 30), [2])]
+    crop = lambda members: np.full((28, 28), len(members), np.float32)
+    judge = lambda crops: np.where(crops[:, 0, 0] > 1, together, 0.6)
+    out = join_in_boxes(blobs, [(10, 10, 40, 34)], crop, judge, Params())  # the third blob is outside the box
+    if joined:
+        assert out == [Blob((12, 12, 26, 30), [0, 1]), blobs[2]]
+    else:
+        assert out == blobs

@@ -33,6 +33,9 @@
    row when the classifier doubts the whole and reads both halves better; a
    blob 1.3x as wide as tall (two digits side by side) at its thinnest middle
    column when the classifier doubts the whole and reads both halves surely.
+   `join_in_boxes`: the blobs inside one printed box that was cleared join
+   when the classifier reads them together better than each alone (clearing
+   the box's sides cut a digit that touched them).
 4. `is_digit` (`find.py`) drops what is not digit-shaped: specks, long lines, anything
    touching the frame's edge. What it drops, short of the edge, `segment` reports
    as `others`: the small letters that show a word (`runtime/words.py`).

@@ -7,7 +7,7 @@ import numpy as np
 
 from digit_cnn_edge.runtime.convention import BOX_SIZE, INPUT_SIZE
 from digit_cnn_edge.runtime.preprocess import to_gray
-from digit_cnn_edge.runtime.segment.grouping import group_pieces, split_touching
+from digit_cnn_edge.runtime.segment.grouping import group_pieces, join_in_boxes, split_touching
 from digit_cnn_edge.runtime.segment.ink import binarize, frame_piece, ink_map, pieces, working_scale
 from digit_cnn_edge.runtime.segment.lines import reading_order
 from digit_cnn_edge.runtime.segment.params import Blob, Box, Judge, Params
@@ -61,13 +61,14 @@ def segment(
     binary, weak, strong = binarize(ink, p)
     contours, boxes = pieces(ink, binary, strong)
     dashed = broken_rules(binary, p)  # on the whole frame, before the solid runs of a rule are cleared
+    cells: list[Box] = []  # the insides of the printed boxes cleared
     for _ in range(2):  # printed rules, then the boxes that stood on them: the digits they touch come apart
-        if not clear_structure(ink, binary, contours, boxes, p):
+        if not clear_structure(ink, binary, contours, boxes, p, cells):
             break
         contours, boxes = pieces(ink, binary, strong)
     if clear_lines(ink, binary, dashed, p):  # what is left of the rules, then the boxes that stood on them
         contours, boxes = pieces(ink, binary, strong)
-        if clear_structure(ink, binary, contours, boxes, p):
+        if clear_structure(ink, binary, contours, boxes, p, cells):
             contours, boxes = pieces(ink, binary, strong)
 
     framed: dict[tuple[int, ...], np.ndarray] = {}
@@ -82,6 +83,7 @@ def segment(
     blobs = group_pieces(boxes, crop, p, judge)
     if judge is not None:
         blobs = split_touching(blobs, contours, crop, judge, p)
+        blobs = join_in_boxes(blobs, cells, crop, judge, p)
     digit = [is_digit(b, _ink_pixels(binary, b.box), gray.shape, p) for b in blobs]
     others = [_to_frame(b.box, scale) for b, d in zip(blobs, digit) if not d and not cut_off(b.box, gray.shape, p)]
     blobs = [b for b, d in zip(blobs, digit) if d]

@@ -212,3 +212,36 @@ def split_touching(
             out[k] = Blob(cv2.boundingRect(np.concatenate([contours[i] for i in first])), first)
             out.append(Blob(cv2.boundingRect(np.concatenate([contours[i] for i in second])), second))
     return out
+
+
+def join_in_boxes(
+    blobs: list[Blob], cells: list[Box], crop: Callable[[list[int]], np.ndarray], judge: Judge, p: Params
+) -> list[Blob]:
+    """Blobs inside one printed box (`cells`: the insides of the boxes cleared) made one, where the classifier agrees.
+
+    Clearing a box's sides, with a margin, cuts a digit that touched them into
+    pieces too far apart to group (a bold 5 into its bar, its belly and a
+    stroke). The pieces inside one box join when the whole reads more
+    confidently than every part alone: two digits in one box read worse
+    together and stay apart.
+    """
+    proposals = sorted(
+        {tuple(k for k, b in enumerate(blobs) if share_inside(b.box, cell) >= p.in_box) for cell in cells},
+        key=lambda ks: (-len(ks), ks),
+    )  # the most blobs first: a box's whole inside before the cells a digit's stroke seemed to divide it into
+    proposals = [ks for ks in proposals if len(ks) >= 2]
+    if not proposals:
+        return blobs
+    merged = [sorted(m for k in ks for m in blobs[k].members) for ks in proposals]
+    conf = judge(np.stack([crop(m) for m in merged] + [crop(blobs[k].members) for ks in proposals for k in ks]))
+    out, alone, taken, dropped = list(blobs), iter(conf[len(proposals) :]), set(), set()
+    for ks, members, whole in zip(proposals, merged, conf[: len(proposals)]):
+        parts = [next(alone) for _ in ks]
+        if whole > max(parts) and not taken.intersection(ks):
+            box = blobs[ks[0]].box
+            for k in ks[1:]:
+                box = union(box, blobs[k].box)
+            out[ks[0]] = Blob(box, members)
+            taken.update(ks)
+            dropped.update(ks[1:])
+    return [b for k, b in enumerate(out) if k not in dropped]

@@ -42,6 +42,7 @@ class Params:
     dash_gap: int = 32  # ... with gaps under this ...
     dash_span: float = 0.6  # ... spanning this share of the frame's long side (a row of boxes' sides spans less)
     box_cover: float = 0.9  # a piece with ink along this share of three of its sides or four is a printed box
+    in_box: float = 0.5  # a blob with this share of its box inside a printed box's inside is in that box
     box_margin: int = 2  # px cleared inside a box's sides beyond the line measured (tune pages: fewer false 1s)
     box_row: float = 1.5  # a box this many times as wide as tall inside is a row of boxes that touch
 

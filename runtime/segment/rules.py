@@ -189,12 +189,14 @@ def boxy(contour: np.ndarray, box: Box, p: Params) -> bool:
 
 
 def clear_structure(
-    ink: np.ndarray, binary: np.ndarray, contours: list[np.ndarray], boxes: list[Box], p: Params
+    ink: np.ndarray, binary: np.ndarray, contours: list[np.ndarray], boxes: list[Box], p: Params,
+    cells: list[Box] | None = None,
 ) -> bool:
     """Clear the rules and box outlines of the pieces that carry them from `ink` and `binary`, in place.
 
     True if anything was cleared: the frame's pieces are then to be found again (and looked at
-    once more, since a box on a rule is a piece of its own only once the rule is gone).
+    once more, since a box on a rule is a piece of its own only once the rule is gone). The
+    inside of each single box cleared is added to `cells` (`grouping.join_in_boxes`).
     """
     frame_h, frame_w = binary.shape
     long = max(p.rule_min, round(p.rule_length * max(frame_h, frame_w)))
@@ -212,9 +214,17 @@ def clear_structure(
         top, bottom, left, right = (side + p.box_margin if side else 0 for side in frame_sides(mask, p))
         for side in (gone[:top], gone[h - bottom :], gone[:, :left], gone[:, w - right :]):
             side[:] = 1  # a box's outline: the lines along its sides, and whatever touches them from inside
+        walls = np.zeros(max(w - left - right, 0), bool)
         if top and bottom and left and right and w - left - right >= p.box_row * (h - top - bottom):
-            inside = gone[top : h - bottom, left : w - right]
-            inside[:, dividers(mask[top : h - bottom, left : w - right], p)] = 1
+            walls = dividers(mask[top : h - bottom, left : w - right], p)
+            gone[top : h - bottom, left : w - right][:, walls] = 1
+        if (top or bottom or left or right) and cells is not None:
+            # each box's inside between the dividers, and the whole inside (a digit's upright stroke, inked from
+            # the top side to the bottom one, passes for a divider)
+            edges = np.flatnonzero(np.diff(np.concatenate(([1], walls.astype(np.int8), [1]))))
+            cells += [(x + left + int(a), y + top, int(b - a), h - top - bottom) for a, b in zip(edges[::2], edges[1::2])]
+            if walls.any():
+                cells.append((x + left, y + top, w - left - right, h - top - bottom))
         gone &= mask
         if gone.any():
             binary[y : y + h, x : x + w][gone > 0] = 0
