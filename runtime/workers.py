@@ -276,14 +276,14 @@ def may_fork() -> bool:
     from a process that has imported this module and done nothing else,
     whose only other threads are the libraries' own: OpenBLAS's, which it
     stops before a fork (and starts again when next used), and an ONNX
-    Runtime thread in a timed wait. This process is in that state as long as no thread has
-    been started since: no OpenCV thread pool (started by the first frame
-    it reads), no ONNX Runtime pool (`--threads` over 1), no thread of ours.
-    A worker forked then is ready in milliseconds, where the fork server
-    first imports the runtime (a third of a second of a core), which on a
-    folder of a few hundred files is a large part of the run. Only a caller
-    that knows it ran no thread before it imported this module may ask
-    (`Readers(fork=True)`: cnn-run).
+    Runtime thread in a timed wait. This process is in that state as long
+    as no thread has been started since: no OpenCV thread pool (started by
+    the first frame it reads), no ONNX Runtime pool (`--threads` over 1), no
+    thread of ours. A worker forked then is ready in milliseconds, where the
+    fork server first imports the runtime (a third of a second of a core),
+    which on a folder of a few hundred files is a large part of the run.
+    Only a caller that knows it ran no thread before it imported this module
+    may ask (`Readers(fork=True)`: cnn-run).
     """
     if sys.platform != "linux" or _THREADS_AT_IMPORT is None:
         return False

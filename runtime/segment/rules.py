@@ -29,18 +29,16 @@ def thin_runs(mask: np.ndarray, length: int, thickness: int, horizontal: bool,
     as long counts. Elsewhere nothing outside the mask is ink: a printed box's
     sides, as tall as the ruled piece they stand in, are no rule.
     """
-    length = (length - 1) | 1  # odd, so the kernel is centred and an opening keeps a run whole (a run `length` long too)
-    axis, reach = (1 if horizontal else 0), length // 2
-    size = mask.shape[axis]
-    before = [np.repeat(mask.take([0], axis), reach, axis)] if open_ends[0] else []
-    after = [np.repeat(mask.take([size - 1], axis), reach, axis)] if open_ends[1] else []
-    padded = np.concatenate([*before, mask, *after], axis) if before or after else mask
+    length = (length - 1) | 1  # odd, so the kernel is centred and an opening keeps a run whole; `length` long counts
+    before, after = (length // 2 * bool(end) for end in open_ends)  # the open ends go on, as their last line
+    pads = (0, 0, before, after) if horizontal else (before, after, 0, 0)
+    padded = cv2.copyMakeBorder(mask, *pads, cv2.BORDER_REPLICATE) if before or after else mask
     along = (length, 1) if horizontal else (1, length)
     runs = cv2.morphologyEx(padded, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, along),
                             borderType=cv2.BORDER_CONSTANT, borderValue=0)
     if before or after:
-        start = reach if before else 0
-        runs = np.ascontiguousarray(runs[:, start : start + size] if horizontal else runs[start : start + size])
+        h, w = mask.shape
+        runs = np.ascontiguousarray(runs[:, before : before + w] if horizontal else runs[before : before + h])
     if not runs.any():
         return runs
     _, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
@@ -168,12 +166,16 @@ def dividers(inside: np.ndarray, p: Params) -> np.ndarray:
     out = np.zeros(inside.shape[1], bool)
     if inside.shape[0] < p.min_height:
         return out
-    full = np.concatenate(([0], (inside.mean(0) >= p.box_cover).astype(np.int8), [0]))
-    edges = np.flatnonzero(np.diff(full))
-    for start, end in zip(edges[::2], edges[1::2]):
+    for start, end in runs_of(inside.mean(0) >= p.box_cover):
         if end - start <= 2 * p.rule_thickness:
             out[max(0, start - p.box_margin) : end + p.box_margin] = True
     return out
+
+
+def runs_of(flags: np.ndarray) -> list[tuple[int, int]]:
+    """Where `flags` (bool, 1-D) runs true: each run's start and end (past its last)."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], flags.astype(np.int8), [0]))))
+    return [(int(start), int(end)) for start, end in zip(edges[::2], edges[1::2])]
 
 
 def boxy(contour: np.ndarray, box: Box, p: Params) -> bool:
@@ -189,8 +191,7 @@ def boxy(contour: np.ndarray, box: Box, p: Params) -> bool:
 
 
 def clear_structure(
-    ink: np.ndarray, binary: np.ndarray, contours: list[np.ndarray], boxes: list[Box], p: Params,
-    cells: list[Box] | None = None,
+    ink: np.ndarray, binary: np.ndarray, contours: list[np.ndarray], boxes: list[Box], p: Params, cells: list[Box]
 ) -> bool:
     """Clear the rules and box outlines of the pieces that carry them from `ink` and `binary`, in place.
 
@@ -214,17 +215,17 @@ def clear_structure(
         top, bottom, left, right = (side + p.box_margin if side else 0 for side in frame_sides(mask, p))
         for side in (gone[:top], gone[h - bottom :], gone[:, :left], gone[:, w - right :]):
             side[:] = 1  # a box's outline: the lines along its sides, and whatever touches them from inside
-        walls = np.zeros(max(w - left - right, 0), bool)
-        if top and bottom and left and right and w - left - right >= p.box_row * (h - top - bottom):
+        inside = (x + left, y + top, w - left - right, h - top - bottom)
+        walls = np.zeros(max(inside[2], 0), bool)
+        if top and bottom and left and right and inside[2] >= p.box_row * inside[3]:
             walls = dividers(mask[top : h - bottom, left : w - right], p)
             gone[top : h - bottom, left : w - right][:, walls] = 1
-        if (top or bottom or left or right) and cells is not None:
+        if top or bottom or left or right:
             # each box's inside between the dividers, and the whole inside (a digit's upright stroke, inked from
             # the top side to the bottom one, passes for a divider)
-            edges = np.flatnonzero(np.diff(np.concatenate(([1], walls.astype(np.int8), [1]))))
-            cells += [(x + left + int(a), y + top, int(b - a), h - top - bottom) for a, b in zip(edges[::2], edges[1::2])]
+            cells += [(inside[0] + a, inside[1], b - a, inside[3]) for a, b in runs_of(~walls)]
             if walls.any():
-                cells.append((x + left, y + top, w - left - right, h - top - bottom))
+                cells.append(inside)
         gone &= mask
         if gone.any():
             binary[y : y + h, x : x + w][gone > 0] = 0
