@@ -6,8 +6,9 @@ word they are never alone: their neighbours on the line, as tall as they are
 and about as close, are letters the classifier does reject. So pieces are
 chained into words by such gaps, and a word goes whole when two of its pieces
 or more, at least 40% of it, are rejected ("Floor" has its F and its r
-rejected, so its l and o's go with them), or when it has a rejected piece and
-more than half of it is rejected or doubtful ("Box": B rejected, x doubtful).
+rejected, so its l and o's go with them), or when more than half of it, two
+pieces at least, is rejected or doubtful ("Box": B rejected, x doubtful; a
+word in a handwriting face, whose letters each read doubtfully as digits).
 Otherwise only the pieces the classifier doubts go with a rejected piece of
 their word, and those smaller than the frame's handwriting: a printed label is
 smaller than the digits written beside it (the Y of "Year" reads as an 8 with
@@ -30,11 +31,18 @@ WORD_GAP = 0.3
 LINE_OVERLAP = 0.5
 """... they overlap vertically by at least this share of the shorter one's height ..."""
 HEIGHT_RATIO = 2.2
-"""... and neither is more than this many times as tall as the other (a capital beside a small letter is 1.5x)."""
+"""... and neither is more than this many times as tall as the other (a capital beside a small letter is 1.5x) ..."""
+CLOSE_RATIO = 3.0
+"""... or up to this many times as tall and nearly touching (`CLOSE_GAP`): a handwriting face's capital beside its
+small letters ("T" and "ax" of "Tax" in dkg Italic, 2.24x)."""
+CLOSE_GAP = 0.1
+"""Nearly touching: a gap under this share of the shorter piece's height (a number written after a word stands a
+word space off: 0.3 of the shorter missed a 1 written close after "Order", tune pages)."""
 WORD_REJECTED = (2, 0.4)
 """A word goes whole when at least this many of its pieces, and this share of them, are rejected."""
 WORD_DOUBTED = 0.5
-"""... or when it has a rejected piece and more than this share of it (two pieces at least) is rejected or doubtful."""
+"""... or when more than this share of it (two pieces at least) is rejected or doubtful: a word in a handwriting face
+can be read as digits, each doubtfully, with no letter rejected ("Bus" as 8, 6 and 5 at 0.41, 0.51 and 0.92)."""
 DOUBT = 0.6
 """A piece read below this top probability is doubtful: it goes with any rejected piece of its word."""
 LETTER_HEIGHT = 0.65
@@ -47,11 +55,12 @@ without a rejected piece; in a frame with none, no piece is small."""
 def in_one_word(a: Box, b: Box) -> bool:
     (x1, y1, w1, h1), (x2, y2, w2, h2) = a, b
     taller, shorter = max(h1, h2), min(h1, h2)
-    if shorter <= 0 or taller > HEIGHT_RATIO * shorter:
+    if shorter <= 0 or taller > CLOSE_RATIO * shorter:
         return False
     overlap = min(y1 + h1, y2 + h2) - max(y1, y2)
     gap = max(x1, x2) - min(x1 + w1, x2 + w2)
-    return overlap >= LINE_OVERLAP * shorter and gap < WORD_GAP * taller
+    reach = WORD_GAP * taller if taller <= HEIGHT_RATIO * shorter else CLOSE_GAP * shorter
+    return overlap >= LINE_OVERLAP * shorter and gap < reach
 
 
 def words(boxes: list[Box]) -> list[list[int]]:
@@ -81,7 +90,7 @@ def not_digits(boxes: list[Box], confidence: list[float], others: Sequence[Box],
 
 def words_of(boxes: list[Box], rejected: set[int], confidence: list[float]) -> set[int]:
     """Indices of the pieces that are rejected, in a word enough of whose pieces are rejected (`WORD_REJECTED`) or
-    rejected and doubtful (`WORD_DOUBTED`), or doubtful or small (`LETTER_HEIGHT`) in a word with a rejected piece."""
+    rejected or doubtful (`WORD_DOUBTED`), or doubtful or small (`LETTER_HEIGHT`) in a word with a rejected piece."""
     count, share = WORD_REJECTED
     groups = words(boxes)
     small = LETTER_HEIGHT * digit_height(boxes, groups, rejected, confidence)
@@ -89,7 +98,7 @@ def words_of(boxes: list[Box], rejected: set[int], confidence: list[float]) -> s
     for word in groups:
         bad = sum(i in rejected for i in word)
         doubted = bad + sum(i not in rejected and confidence[i] < DOUBT for i in word)
-        if (bad >= count and bad >= share * len(word)) or (bad and doubted >= 2 and doubted > WORD_DOUBTED * len(word)):
+        if (bad >= count and bad >= share * len(word)) or (doubted >= 2 and doubted > WORD_DOUBTED * len(word)):
             out.update(word)
         elif bad:
             out.update(i for i in word if confidence[i] < DOUBT or boxes[i][3] < small)

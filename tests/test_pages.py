@@ -185,6 +185,21 @@ def test_a_word_with_a_rejected_and_a_doubtful_letter_goes_whole_a_longer_number
     assert words_of(number, {0}, [0.1, 0.5, 0.9, 0.9]) == {0, 1}  # two of four: the sure digits stay
 
 
+def test_a_word_in_a_handwriting_face_goes_whole_when_most_of_it_is_doubtful_though_no_letter_is_rejected():
+    """ "Bus" in dkg Italic reads 8, 6 and 5 at 0.41, 0.51 and 0.92: no letter under the threshold, two of three doubtful."""
+    bus = [(100, 100, 30, 40), (133, 112, 22, 28), (158, 112, 20, 28)]
+    assert words_of(bus, set(), [0.41, 0.51, 0.92]) == {0, 1, 2}
+    number = [(240, 90, 30, 45), (274, 92, 30, 44), (308, 91, 30, 45)]
+    assert words_of(number, set(), [0.95, 0.5, 0.9]) == set()  # one doubtful digit of three: the number stays
+
+
+def test_a_capital_much_taller_than_the_letters_beside_it_is_of_their_word_only_when_nearly_touching():
+    t, ax = (100, 100, 30, 47), (128, 122, 40, 21)  # "Tax" in dkg Italic: T 2.24x as tall as "ax", the boxes overlapping
+    assert words([t, ax]) == [[0, 1]]
+    rder, one = (300, 327, 53, 39), (363, 284, 48, 86)  # a 1 written 10 px after "Order", 2.2x as tall as its "rder"
+    assert sorted(words([rder, one])) == [[0], [1]]
+
+
 def test_a_letter_smaller_than_the_frames_digits_goes_with_a_rejected_letter_of_its_word():
     """The Y of "Year" read as a sure 8 beside "ear", rejected: a printed label is smaller than the handwriting."""
     year, sure = [(100, 100, 24, 36), (126, 112, 40, 24)], [0.9, 0.1, 0.95, 0.95]
