@@ -27,7 +27,10 @@ from statistics import median
 from digit_cnn_edge.runtime.segment import Box
 
 WORD_GAP = 0.3
-"""Two pieces are letters of one word when the gap between them is under this share of the taller one's height."""
+"""Two pieces are letters of one word when the gap between them is under this share of the taller one's height,
+counted at most `GAP_HEIGHT` times the shorter one's ..."""
+GAP_HEIGHT = 1.3
+"""... (a digit written a word space after a smaller printed word is no letter of it: "AGE 6", "Class 14") ..."""
 LINE_OVERLAP = 0.5
 """... they overlap vertically by at least this share of the shorter one's height ..."""
 HEIGHT_RATIO = 2.2
@@ -59,7 +62,7 @@ def in_one_word(a: Box, b: Box) -> bool:
         return False
     overlap = min(y1 + h1, y2 + h2) - max(y1, y2)
     gap = max(x1, x2) - min(x1 + w1, x2 + w2)
-    reach = WORD_GAP * taller if taller <= HEIGHT_RATIO * shorter else CLOSE_GAP * shorter
+    reach = WORD_GAP * min(taller, GAP_HEIGHT * shorter) if taller <= HEIGHT_RATIO * shorter else CLOSE_GAP * shorter
     return overlap >= LINE_OVERLAP * shorter and gap < reach
 
 

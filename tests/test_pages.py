@@ -200,6 +200,12 @@ def test_a_capital_much_taller_than_the_letters_beside_it_is_of_their_word_only_
     assert sorted(words([rder, one])) == [[0], [1]]
 
 
+def test_a_digit_a_word_space_after_a_smaller_word_is_not_one_of_its_letters():
+    e, six = (100, 100, 20, 26), (133, 80, 34, 48)  # "AGE" 26 px tall, a 6 48 px tall 13 px after its E
+    assert sorted(words([e, six])) == [[0], [1]]
+    assert words([(100, 100, 22, 30), (127, 108, 18, 22)]) == [[0, 1]]  # a capital beside a small letter still is
+
+
 def test_a_letter_smaller_than_the_frames_digits_goes_with_a_rejected_letter_of_its_word():
     """The Y of "Year" read as a sure 8 beside "ear", rejected: a printed label is smaller than the handwriting."""
     year, sure = [(100, 100, 24, 36), (126, 112, 40, 24)], [0.9, 0.1, 0.95, 0.95]
