@@ -8,7 +8,8 @@ chained into words by such gaps, and a word goes whole when two of its pieces
 or more, at least 40% of it, are rejected ("Floor" has its F and its r
 rejected, so its l and o's go with them), or when more than half of it, two
 pieces at least, is rejected or doubtful ("Box": B rejected, x doubtful; a
-word in a handwriting face, whose letters each read doubtfully as digits).
+word in a handwriting face, shorter than the frame's digits, whose letters
+each read doubtfully as digits).
 Otherwise only the pieces the classifier doubts go with a rejected piece of
 their word, and those smaller than the frame's handwriting: a printed label is
 smaller than the digits written beside it (the Y of "Year" reads as an 8 with
@@ -45,7 +46,10 @@ WORD_REJECTED = (2, 0.4)
 """A word goes whole when at least this many of its pieces, and this share of them, are rejected."""
 WORD_DOUBTED = 0.5
 """... or when more than this share of it (two pieces at least) is rejected or doubtful: a word in a handwriting face
-can be read as digits, each doubtfully, with no letter rejected ("Bus" as 8, 6 and 5 at 0.41, 0.51 and 0.92)."""
+can be read as digits, each doubtfully, with no letter rejected ("Bus" as 8, 6 and 5 at 0.41, 0.51 and 0.92) ..."""
+DOUBTED_HEIGHT = 0.9
+"""... which, with no piece rejected, holds only for a word shorter than the frame's digits (its median height under
+this share of `digit_height`): a number as tall as the frame's others keeps its two doubtful digits of three."""
 DOUBT = 0.6
 """A piece read below this top probability is doubtful: it goes with any rejected piece of its word."""
 LETTER_HEIGHT = 0.65
@@ -93,15 +97,18 @@ def not_digits(boxes: list[Box], confidence: list[float], others: Sequence[Box],
 
 def words_of(boxes: list[Box], rejected: set[int], confidence: list[float]) -> set[int]:
     """Indices of the pieces that are rejected, in a word enough of whose pieces are rejected (`WORD_REJECTED`) or
-    rejected or doubtful (`WORD_DOUBTED`), or doubtful or small (`LETTER_HEIGHT`) in a word with a rejected piece."""
+    rejected or doubtful (`WORD_DOUBTED`, `DOUBTED_HEIGHT`), or doubtful or small (`LETTER_HEIGHT`) in a word with a
+    rejected piece."""
     count, share = WORD_REJECTED
     groups = words(boxes)
-    small = LETTER_HEIGHT * digit_height(boxes, groups, rejected, confidence)
+    height = digit_height(boxes, groups, rejected, confidence)
+    small = LETTER_HEIGHT * height
     out = set(rejected)
     for word in groups:
         bad = sum(i in rejected for i in word)
         doubted = bad + sum(i not in rejected and confidence[i] < DOUBT for i in word)
-        if (bad >= count and bad >= share * len(word)) or (doubted >= 2 and doubted > WORD_DOUBTED * len(word)):
+        lettered = bad or not height or median(boxes[i][3] for i in word) < DOUBTED_HEIGHT * height
+        if (bad >= count and bad >= share * len(word)) or (lettered and doubted >= 2 and doubted > WORD_DOUBTED * len(word)):
             out.update(word)
         elif bad:
             out.update(i for i in word if confidence[i] < DOUBT or boxes[i][3] < small)

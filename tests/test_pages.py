@@ -186,11 +186,14 @@ def test_a_word_with_a_rejected_and_a_doubtful_letter_goes_whole_a_longer_number
 
 
 def test_a_word_in_a_handwriting_face_goes_whole_when_most_of_it_is_doubtful_though_no_letter_is_rejected():
-    """ "Bus" in dkg Italic reads 8, 6 and 5 at 0.41, 0.51 and 0.92: no letter under the threshold, two of three doubtful."""
+    """ "Bus" in dkg Italic reads 8, 6 and 5 at 0.41, 0.51 and 0.92: no letter under the threshold, two of three doubtful.
+    A number as tall as the frame's digits keeps its doubtful digits: it is no label."""
     bus = [(100, 100, 30, 40), (133, 112, 22, 28), (158, 112, 20, 28)]
-    assert words_of(bus, set(), [0.41, 0.51, 0.92]) == {0, 1, 2}
-    number = [(240, 90, 30, 45), (274, 92, 30, 44), (308, 91, 30, 45)]
-    assert words_of(number, set(), [0.95, 0.5, 0.9]) == set()  # one doubtful digit of three: the number stays
+    number = [(240, 60, 40, 60), (284, 62, 40, 58), (328, 61, 40, 60)]  # 60 px tall, read surely
+    doubted = [(440, 60, 40, 60), (484, 62, 40, 58), (528, 61, 40, 60)]
+    assert words_of(bus + number, set(), [0.41, 0.51, 0.92, 0.95, 0.95, 0.95]) == {0, 1, 2}
+    assert words_of(number + doubted, set(), [0.95, 0.95, 0.95, 0.95, 0.5, 0.45]) == set()
+    assert words_of(number, set(), [0.95, 0.5, 0.9]) == set()  # one doubtful digit of three
 
 
 def test_a_capital_much_taller_than_the_letters_beside_it_is_of_their_word_only_when_nearly_touching():
