@@ -49,7 +49,8 @@ WORD_DOUBTED = 0.5
 can be read as digits, each doubtfully, with no letter rejected ("Bus" as 8, 6 and 5 at 0.41, 0.51 and 0.92) ..."""
 DOUBTED_HEIGHT = 0.9
 """... which, with no piece rejected, holds only for a word shorter than the frame's digits (its median height under
-this share of `digit_height`): a number as tall as the frame's others keeps its two doubtful digits of three."""
+this share of `digit_height`): a number as tall as the frame's others keeps its two doubtful digits of three, and
+in a frame with no sure digit to measure by, so does every number."""
 DOUBT = 0.6
 """A piece read below this top probability is doubtful: it goes with any rejected piece of its word."""
 LETTER_HEIGHT = 0.65
@@ -107,7 +108,7 @@ def words_of(boxes: list[Box], rejected: set[int], confidence: list[float]) -> s
     for word in groups:
         bad = sum(i in rejected for i in word)
         doubted = bad + sum(i not in rejected and confidence[i] < DOUBT for i in word)
-        lettered = bad or not height or median(boxes[i][3] for i in word) < DOUBTED_HEIGHT * height
+        lettered = bad > 0 or median(boxes[i][3] for i in word) < DOUBTED_HEIGHT * height
         if (bad >= count and bad >= share * len(word)) or (lettered and doubted >= 2 and doubted > WORD_DOUBTED * len(word)):
             out.update(word)
         elif bad:

@@ -194,6 +194,7 @@ def test_a_word_in_a_handwriting_face_goes_whole_when_most_of_it_is_doubtful_tho
     assert words_of(bus + number, set(), [0.41, 0.51, 0.92, 0.95, 0.95, 0.95]) == {0, 1, 2}
     assert words_of(number + doubted, set(), [0.95, 0.95, 0.95, 0.95, 0.5, 0.45]) == set()
     assert words_of(number, set(), [0.95, 0.5, 0.9]) == set()  # one doubtful digit of three
+    assert words_of(doubted[:2], set(), [0.5, 0.45]) == set()  # no sure digit to measure the frame's by: kept
 
 
 def test_a_capital_much_taller_than_the_letters_beside_it_is_of_their_word_only_when_nearly_touching():
