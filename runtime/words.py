@@ -8,8 +8,8 @@ chained into words by such gaps, and a word goes whole when two of its pieces
 or more, at least 40% of it, are rejected ("Floor" has its F and its r
 rejected, so its l and o's go with them), or when more than half of it, two
 pieces at least, is rejected or doubtful ("Box": B rejected, x doubtful; a
-word in a handwriting face, shorter than the frame's digits, whose letters
-each read doubtfully as digits).
+word in a handwriting face, shorter than the frame's digits, most of whose
+letters read doubtfully as digits).
 Otherwise only the pieces the classifier doubts go with a rejected piece of
 their word, and those smaller than the frame's handwriting: a printed label is
 smaller than the digits written beside it (the Y of "Year" reads as an 8 with
@@ -41,12 +41,14 @@ CLOSE_RATIO = 3.0
 small letters ("T" and "ax" of "Tax" in dkg Italic, 2.24x)."""
 CLOSE_GAP = 0.1
 """Nearly touching: a gap under this share of the shorter piece's height (a number written after a word stands a
-word space off: 0.3 of the shorter missed a 1 written close after "Order", tune pages)."""
+word space off: at 0.3, a 1 written 10 px after "Order", 2.2x as tall as its "rder", joined the word and went with
+it, tune pages)."""
 WORD_REJECTED = (2, 0.4)
 """A word goes whole when at least this many of its pieces, and this share of them, are rejected."""
 WORD_DOUBTED = 0.5
 """... or when more than this share of it (two pieces at least) is rejected or doubtful: a word in a handwriting face
-can be read as digits, each doubtfully, with no letter rejected ("Bus" as 8, 6 and 5 at 0.41, 0.51 and 0.92) ..."""
+can be read as digits, most of them doubtfully, with no letter rejected ("Bus" as 8, 6 and 5 at 0.41, 0.51 and
+0.92) ..."""
 DOUBTED_HEIGHT = 0.9
 """... which, with no piece rejected, holds only for a word shorter than the frame's digits (its median height under
 this share of `digit_height`): a number as tall as the frame's others keeps its two doubtful digits of three, and
@@ -109,7 +111,8 @@ def words_of(boxes: list[Box], rejected: set[int], confidence: list[float]) -> s
         bad = sum(i in rejected for i in word)
         doubted = bad + sum(i not in rejected and confidence[i] < DOUBT for i in word)
         lettered = bad > 0 or median(boxes[i][3] for i in word) < DOUBTED_HEIGHT * height
-        if (bad >= count and bad >= share * len(word)) or (lettered and doubted >= 2 and doubted > WORD_DOUBTED * len(word)):
+        doubtful = lettered and doubted >= 2 and doubted > WORD_DOUBTED * len(word)
+        if (bad >= count and bad >= share * len(word)) or doubtful:
             out.update(word)
         elif bad:
             out.update(i for i in word if confidence[i] < DOUBT or boxes[i][3] < small)

@@ -186,8 +186,8 @@ def test_a_word_with_a_rejected_and_a_doubtful_letter_goes_whole_a_longer_number
 
 
 def test_a_word_in_a_handwriting_face_goes_whole_when_most_of_it_is_doubtful_though_no_letter_is_rejected():
-    """ "Bus" in dkg Italic reads 8, 6 and 5 at 0.41, 0.51 and 0.92: no letter under the threshold, two of three doubtful.
-    A number as tall as the frame's digits keeps its doubtful digits: it is no label."""
+    """ "Bus" in dkg Italic reads 8, 6 and 5 at 0.41, 0.51 and 0.92: no letter under the threshold, two of three
+    doubtful. A number as tall as the frame's digits keeps its doubtful digits: it is no label."""
     bus = [(100, 100, 30, 40), (133, 112, 22, 28), (158, 112, 20, 28)]
     number = [(240, 60, 40, 60), (284, 62, 40, 58), (328, 61, 40, 60)]  # 60 px tall, read surely
     doubted = [(440, 60, 40, 60), (484, 62, 40, 58), (528, 61, 40, 60)]
@@ -198,10 +198,10 @@ def test_a_word_in_a_handwriting_face_goes_whole_when_most_of_it_is_doubtful_tho
 
 
 def test_a_capital_much_taller_than_the_letters_beside_it_is_of_their_word_only_when_nearly_touching():
-    t, ax = (100, 100, 30, 47), (128, 122, 40, 21)  # "Tax" in dkg Italic: T 2.24x as tall as "ax", the boxes overlapping
+    t, ax = (100, 100, 30, 47), (128, 122, 40, 21)  # "Tax" in dkg Italic: T 2.24x as tall as "ax", boxes overlapping
     assert words([t, ax]) == [[0, 1]]
-    rder, one = (300, 327, 53, 39), (363, 284, 48, 86)  # a 1 written 10 px after "Order", 2.2x as tall as its "rder"
-    assert sorted(words([rder, one])) == [[0], [1]]
+    rder, one = (300, 327, 53, 39), (363, 284, 48, 86)  # a 1 written 10 px after "Order", 2.21x as tall as its "rder":
+    assert sorted(words([rder, one])) == [[0], [1]]  # just over HEIGHT_RATIO, so only the close rule could join them
 
 
 def test_a_digit_a_word_space_after_a_smaller_word_is_not_one_of_its_letters():
