@@ -37,12 +37,16 @@ LINE_OVERLAP = 0.5
 HEIGHT_RATIO = 2.2
 """... and neither is more than this many times as tall as the other (a capital beside a small letter is 1.5x) ..."""
 CLOSE_RATIO = 3.0
-"""... or up to this many times as tall and nearly touching (`CLOSE_GAP`): a handwriting face's capital beside its
-small letters ("T" and "ax" of "Tax" in dkg Italic, 2.24x)."""
+"""... or up to this many times as tall and nearly touching (`CLOSE_GAP`, `CLOSE_OVERLAP`): a handwriting face's
+capital beside its small letters ("T" and "ax" of "Tax" in dkg Italic, 2.24x)."""
 CLOSE_GAP = 0.1
 """Nearly touching: a gap under this share of the shorter piece's height (a number written after a word stands a
 word space off: at 0.3, a 1 written 10 px after "Order", 2.2x as tall as its "rder", joined the word and went with
-it, tune pages)."""
+it, tune pages) ..."""
+CLOSE_OVERLAP = 0.3
+"""... and across each other by less than this share of it: a piece of a digit the grouping left apart lies
+further into the digit's box (a 6's loop, rejected, 12 px into its 6, took the doubtful 6 with it: scratch
+frames of blocks)."""
 WORD_REJECTED = (2, 0.4)
 """A word goes whole when at least this many of its pieces, and this share of them, are rejected."""
 WORD_DOUBTED = 0.5
@@ -69,8 +73,9 @@ def in_one_word(a: Box, b: Box) -> bool:
         return False
     overlap = min(y1 + h1, y2 + h2) - max(y1, y2)
     gap = max(x1, x2) - min(x1 + w1, x2 + w2)
-    reach = WORD_GAP * min(taller, GAP_HEIGHT * shorter) if taller <= HEIGHT_RATIO * shorter else CLOSE_GAP * shorter
-    return overlap >= LINE_OVERLAP * shorter and gap < reach
+    if taller > HEIGHT_RATIO * shorter:
+        return overlap >= LINE_OVERLAP * shorter and -CLOSE_OVERLAP * shorter < gap < CLOSE_GAP * shorter
+    return overlap >= LINE_OVERLAP * shorter and gap < WORD_GAP * min(taller, GAP_HEIGHT * shorter)
 
 
 def words(boxes: list[Box]) -> list[list[int]]:

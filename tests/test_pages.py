@@ -202,6 +202,8 @@ def test_a_capital_much_taller_than_the_letters_beside_it_is_of_their_word_only_
     assert words([t, ax]) == [[0, 1]]
     rder, one = (300, 327, 53, 39), (363, 284, 48, 86)  # a 1 written 10 px after "Order", 2.21x as tall as its "rder":
     assert sorted(words([rder, one])) == [[0], [1]]  # just over HEIGHT_RATIO, so only the close rule could join them
+    six, loop = (32, 40, 35, 60), (55, 63, 24, 21)  # a 6 and a piece of its loop the grouping left apart, 12 px into it
+    assert sorted(words([six, loop])) == [[0], [1]]
 
 
 def test_a_digit_a_word_space_after_a_smaller_word_is_not_one_of_its_letters():
