@@ -8,9 +8,10 @@ small gaps, stacked pairs, blocks of 2-3 lines (numbers on a form, slight slant)
 light digits on a dark board, 1280x720 / 1920x1080 frames with 90-320 px
 digits, and pages (numbers among printed words, ruled lines, printed boxes and
 pen marks: pages.py). Every frame is photographed with uneven light, noise,
-blur and JPEG. Frames come in two halves by seed: `tune` (looked at while
-tuning the segmenter) and `holdout` (only for the figures); the pages' fonts,
-words and marks differ between the halves too. The digits come from an MNIST
+blur and JPEG. Frames come in parts by seed: `tune` (looked at while
+tuning the segmenter), `scratch` (a second set to look at while tuning; its
+pages have faces and words tune's do not) and `holdout` (only for the
+figures); the pages' fonts, words and marks differ between the parts too. The digits come from an MNIST
 folder (`--data-dir`, as `cnn-train --data mnist` reads it): `test`, MNIST's
 test digits, by writers no model trained on MNIST's training set has seen,
 or `validation`, the default split's validation digits (training-set
@@ -43,7 +44,7 @@ from digit_cnn_edge.train.synth import Look, Score, iou, photograph, place, rend
 HERE = Path(__file__).resolve().parent
 PAPER = Look()
 DARK = Look(paper=(15, 80), pen=(170, 250))
-SEEDS = {"tune": 1000, "holdout": 2000}
+SEEDS = {"tune": 1000, "scratch": 3000, "holdout": 2000}
 
 
 @dataclass

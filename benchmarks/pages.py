@@ -1,10 +1,12 @@
 """Pages: handwritten numbers among printed words, ruled lines, printed boxes and pen marks (layouts.py's `pages` family).
 
-Every part comes in two sets, one per half of the benchmark: `tune` (looked at
-while building the segmenter's page rules and the model's rejection) and
-`holdout` (only for the figures). The sets share no typeface, no word and no
-way of drawing a mark, and neither shares a typeface with training
-(train/negatives.py draws its letters in matplotlib's and OpenCV's fonts).
+Every part comes in sets: `tune` (looked at while building the segmenter's
+page rules and the model's rejection), `scratch` (a second set to look at,
+with faces and words tune does not have: what tune's own faces do not show)
+and `holdout` (only for the figures). Holdout shares no typeface family, no
+word and no way of drawing a mark with the others, and no set shares a
+typeface with training (train/negatives.py draws its letters in
+matplotlib's and OpenCV's fonts).
 The typefaces are Debian's font packages: `bash scripts/bench-fonts.sh`
 installs them.
 
@@ -51,7 +53,14 @@ HOLDOUT = Parts(
            "Lot", "Unit", "Zone", "Block", "Station", "Ticket", "Visitor", "Signed", "Checked"),
     marks=("curved tick", "loops", "cross-out"),
 )
-PARTS = {"tune": TUNE, "holdout": HOLDOUT}
+SCRATCH = Parts(
+    fonts=("LiberationMono-Regular.ttf", "FreeSerifItalic.ttf", "NimbusSans-Bold.otf", "NimbusMonoPS-Regular.otf",
+           "Z003-MediumItalic.otf", "dkgIt.ttf", "dkgBd.ttf", "LiberationSerif-Italic.ttf"),
+    words=("Client", "Street", "City", "Count", "Hours", "Rate", "Tax", "Due", "Class", "Group", "Line", "Week",
+           "Day", "Time", "Gate", "Cost", "Part", "Size", "Age", "Note", "Bus", "Dept", "Loan", "Fee"),
+    marks=TUNE.marks,
+)
+PARTS = {"tune": TUNE, "scratch": SCRATCH, "holdout": HOLDOUT}
 
 
 @cache

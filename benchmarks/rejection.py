@@ -4,10 +4,10 @@
     python benchmarks/rejection.py --data-dir DIR --part holdout   # the figures
 
 Everything is photographed at 24-140 px and cut out by the runtime's
-segmenter, as `cnn-run` would see it. Digits: `tune` takes the validation
-digits of the default split (never trained on), `holdout` MNIST's test digits.
-Non-digits, from parts the model never trained on (pages.py's fonts, words
-and marks of the same half, none of them in train/negatives.py): printed
+segmenter, as `cnn-run` would see it. Digits: `tune` and `scratch` take the
+validation digits of the default split (never trained on), `holdout` MNIST's
+test digits. Non-digits, from parts the model never trained on (pages.py's
+fonts, words and marks of the same part, none of them in train/negatives.py): printed
 letters other than digit shapes, the letters that are digit shapes in print
 (O o D Q I l i j S s Z z B b G g q: the word rule, not the classifier, is
 meant for those), pen marks, and rules and boxes cut to digit size. For each
@@ -56,7 +56,7 @@ def crops_of(tiles: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
 def kinds(part: str, data_dir: Path, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Crops of each kind, as the segmenter cuts them: digits first."""
     parts = pages.PARTS[part]
-    images, labels = digit_set("validation" if part == "tune" else "test", data_dir)
+    images, labels = digit_set("test" if part == "holdout" else "validation", data_dir)
     pick = rng.choice(len(labels), min(n, len(labels)), replace=False)
     fonts = parts.fonts
 
