@@ -115,8 +115,11 @@ def words_of(boxes: list[Box], rejected: set[int], confidence: list[float]) -> s
     for word in groups:
         bad = sum(i in rejected for i in word)
         doubted = bad + sum(i not in rejected and confidence[i] < DOUBT for i in word)
-        lettered = bad > 0 or median(boxes[i][3] for i in word) < DOUBTED_HEIGHT * height
-        doubtful = lettered and doubted >= 2 and doubted > WORD_DOUBTED * len(word)
+        doubtful = (
+            doubted >= 2
+            and doubted > WORD_DOUBTED * len(word)
+            and (bad > 0 or median(boxes[i][3] for i in word) < DOUBTED_HEIGHT * height)
+        )  # the median only where it matters: most words of a frame are numbers read surely
         if (bad >= count and bad >= share * len(word)) or doubtful:
             out.update(word)
         elif bad:
