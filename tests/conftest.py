@@ -5,6 +5,7 @@ they read the same on every CPU. The model trained here (its weights differ by C
 or AVX2 kernels) is for what does not depend on its weights: the checkpoint contract, export, parity.
 """
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,18 @@ def invoke(command, prog: str, args: list[str], capsys) -> tuple[int, str, str]:
         run_cli(command, prog, [str(a) for a in args])
     out, err = capsys.readouterr()
     return exit_info.value.code or 0, out, err
+
+
+@pytest.fixture
+def font_dir(tmp_path: Path) -> Path:
+    """A folder holding one font, as `scripts/train-fonts.sh` fills one (matplotlib's DejaVu stands in: no network)."""
+    import matplotlib
+
+    folder = tmp_path / "fonts"
+    folder.mkdir()
+    shutil.copy(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf", folder / "Hand.ttf")
+    (folder / "README.txt").write_text("not a font, and not taken for one")
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,10 @@
 """Training against things that are not digits: the crops it makes, and what they teach the model."""
 
 import numpy as np
+import pytest
 import torch
 
+from digit_cnn_edge.common.errors import UserError
 from digit_cnn_edge.train import data, loop, models, negatives
 
 
@@ -44,3 +46,38 @@ def test_outlier_exposure_makes_the_model_unsure_of_non_digits_and_not_of_digits
     (rejected, digits, accuracy), (rejected_before, _, _) = top_probability(0.25), top_probability(0.0)
     assert rejected < rejected_before - 0.12  # non-digits it never saw: far less sure of them (0.26 against 0.50 here)
     assert accuracy > 0.9 and digits > rejected + 0.3  # digits are still read, and read with confidence
+
+
+def test_a_fonts_folder_adds_letters_in_its_fonts_as_one_more_kind(sample, font_dir, monkeypatch):
+    fonts = negatives.font_files(font_dir)
+    assert fonts == [font_dir / "Hand.ttf"]
+    drawn = []
+
+    def handwritten(rng, digits, fonts):
+        drawn.append(fonts)
+        return negatives.printed(rng, digits)
+
+    monkeypatch.setattr(negatives, "handwritten", handwritten)
+    negatives.negative_crops(90, sample.train.images, seed=0, fonts=fonts)
+    assert drawn == [(str(font_dir / "Hand.ttf"),)] * 10  # every ninth piece: nine kinds, each as common
+    drawn.clear()
+    negatives.negative_crops(90, sample.train.images, seed=0)
+    assert drawn == []
+
+
+def test_handwritten_letters_leave_out_what_a_hand_writes_as_a_digit(font_dir):
+    assert not set("OolIiSsZzBbgqG") & set(negatives.HANDWRITTEN) and len(negatives.HANDWRITTEN) >= 30
+    rng = np.random.default_rng(0)
+    crops = [negatives.cut_out(negatives.handwritten(rng, None, [str(font_dir / "Hand.ttf")]), rng) for _ in range(6)]
+    assert sum(len(c) for c in crops) >= 4
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "corrupt"])
+def test_a_fonts_folder_that_cannot_serve_is_one_error_naming_it(tmp_path, case):
+    folder = tmp_path / "fonts"
+    if case != "missing":
+        folder.mkdir()
+    if case == "corrupt":
+        (folder / "Bad.ttf").write_bytes(b"\x00\x01\x00\x00 not a font")
+    with pytest.raises(UserError, match="Bad.ttf" if case == "corrupt" else "fonts"):
+        negatives.font_files(folder)

@@ -314,9 +314,28 @@ def test_the_library_call_returns_what_it_wrote_and_reports_through_its_hooks(sa
     assert sum(line.startswith("epoch") for line in said) == 2 and bars == ["epoch 1/2", "epoch 2/2"]
 
 
+def test_the_fonts_its_non_digits_were_drawn_in_are_in_the_checkpoint(sample, font_dir, tmp_path):
+    from digit_cnn_edge.train import TrainOptions, train
+
+    small = data.Data(data.Split(sample.train.images[:300], sample.train.labels[:300]),
+                      data.Split(sample.val.images[:100], sample.val.labels[:100]), None, "sample", {"origin": "a slice"})
+    said = []
+    result = train(TrainOptions(arch="tiny", epochs=1, photo_share=0, fonts=font_dir, device="cpu", out=tmp_path),
+                   digits=small, log=said.append)
+    assert checkpoint.load(result.checkpoint)["train_config"]["fonts"] == ["Hand.ttf"]
+    assert any("letters in 1 handwriting font too" in line for line in said)
+
+
+def test_cnn_train_says_in_one_line_that_a_fonts_folder_has_no_font(tmp_path, capsys):
+    (tmp_path / "fonts").mkdir()
+    code, _, err = invoke(train_command, "cnn-train", ["--data", "sample", "--fonts", tmp_path / "fonts", "--out", tmp_path / "run"],
+                          capsys)
+    assert code == 1 and err.count("\n") == 1 and "no .ttf or .otf file" in err and not (tmp_path / "run" / "model.pt").exists()
+
+
 @pytest.mark.parametrize("bad", [{"lr": float("nan")}, {"lr": 0}, {"lr": 10**400}, {"epochs": 0}, {"batch_size": 2.5},
                                  {"seed": -1}, {"photo_share": 1.5}, {"negatives": float("inf")}, {"keep": "last"},
-                                 {"data": "cifar"}])
+                                 {"data": "cifar"}, {"fonts": "my_fonts", "negatives": 0}])
 def test_the_library_refuses_an_option_the_cli_would_as_the_options_are_made(bad):
     """A program passes no flag, so the dataclass must refuse what click's types refuse (a NaN rate reached torch
     after the data had loaded)."""

@@ -65,13 +65,18 @@ seeds = click.IntRange(0, SEEDS)
               help="Things that are not digits (printed letters, pen marks, pieces of rules and boxes, two digits "
                    "fused), cut out of photos like the digits, added to each batch as this share of its digits with "
                    "a uniform target, so the model is unsure of them and cnn-run can reject them. 0 turns it off.")
+@click.option("--fonts", type=click.Path(path_type=Path), default=None,
+              help="A folder of handwriting-like fonts (.ttf, .otf) whose letters join the non-digits, so labels "
+                   "written in such faces are rejected too (`bash scripts/train-fonts.sh DIR` gets 29 with npm; "
+                   "benchmarks/RESULTS-levers.md has what they buy). Default: none (letters in matplotlib's and "
+                   "OpenCV's fonts only, as the shipped model learned).")
 @click.option("--photo-copies", type=positive, default=None,
               help="Re-photographed copies made of each training digit before training (about 2 ms each, spread "
                    "over all cores). Default: 4 for the offline sample, 1 for full MNIST.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/train"),
               help="Folder for model.pt, history.json and history.png.")
 def train_command(source, data_dir, arch, width, hidden, epochs, batch_size, lr, seed, device, keep, patience, no_augment,
-                  photo_share, negatives, photo_copies, out):
+                  photo_share, negatives, fonts, photo_copies, out):
     """Train a digit CNN and write its checkpoint (the final epoch, or with --keep best the best on validation).
 
     Example: cnn-train --data sample --out runs/train
@@ -79,7 +84,7 @@ def train_command(source, data_dir, arch, width, hidden, epochs, batch_size, lr,
     options = TrainOptions(data=source, data_dir=data_dir, arch=arch, width=width, hidden=hidden, epochs=epochs,
                            batch_size=batch_size, lr=lr, seed=seed, device=device, keep=keep, patience=patience,
                            augment=not no_augment, photo_share=photo_share, negatives=negatives,
-                           photo_copies=photo_copies, out=out)
+                           fonts=fonts, photo_copies=photo_copies, out=out)
     result = train(options, log=tqdm.write, progress=tqdm_progress)
     m = result.metrics
     click.echo(f"kept the {keep} epoch, {m['epoch']}: val acc {100 * m['val_acc']:.2f}% on {result.data['sizes']['val']} "

@@ -170,6 +170,7 @@ class Config:
     negatives: float = 0.25  # non-digit crops added to each batch, as a share of its digits (train.negatives); 0: none
     negative_count: int | None = None  # non-digits made before training; None: train.negatives.default_count
     outlier_weight: float = 0.5  # weight of the non-digits' loss (cross-entropy to the uniform distribution)
+    fonts: list[str] = field(default_factory=list)  # the handwriting fonts (file names) non-digit letters were drawn in
 
 
 @dataclass

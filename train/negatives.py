@@ -13,7 +13,10 @@ rerun makes the same kinds everywhere: letters and symbols in matplotlib's
 fonts (DejaVu, STIX, Computer Modern) and OpenCV's Hershey fonts (script ones
 included, for handwriting); check marks, crosses, scribbles, straight strokes
 20-40 degrees off the horizontal (a steep stroke is a 1), corners and
-pieces of boxes, and two real digits fused side by side. Fragments of real
+pieces of boxes, and two real digits fused side by side; given a folder of
+fonts (`cnn-train --fonts`, handwriting-like ones from `scripts/train-fonts.sh`),
+letters in those too, since a label written in a handwriting face is nearer
+a handwritten digit than any printed letter is. Fragments of real
 digits are left to the segmenter's grouping (`runtime.segment.grouping`):
 cut from a digit, a piece is often a digit shape itself (a 9's loop is a 0,
 a 4's stem a 1), so rejecting them would teach the model to doubt those
@@ -29,12 +32,14 @@ classifier sees what the runtime would give it.
 """
 
 import math
-from functools import cache
+from collections.abc import Sequence
+from functools import cache, partial
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from digit_cnn_edge.common.errors import UserError
 from digit_cnn_edge.runtime.convention import INPUT_SIZE
 from digit_cnn_edge.runtime.segment import segment
 from digit_cnn_edge.train.photos import HEIGHTS, LOOK, in_chunks
@@ -47,16 +52,44 @@ HERSHEY = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_C
 MPL_FONTS = ("DejaVuSans", "DejaVuSans-Bold", "DejaVuSans-Oblique", "DejaVuSans-BoldOblique", "DejaVuSansMono",
              "DejaVuSansMono-Bold", "DejaVuSerif", "DejaVuSerif-Bold", "DejaVuSerif-Italic", "STIXGeneral",
              "STIXGeneralBol", "STIXGeneralItalic", "cmr10", "cmss10", "cmtt10", "cmb10", "cmti10")
+HANDWRITTEN = "".join(c for c in LETTERS if c not in "OoQIlijJSsZzBbgqG")
+"""Letters drawn in the handwriting-like fonts: not those a hand writes as a digit (an l is a 1, a g a 9, a Z a 2)."""
 KINDS = ("printed", "hershey", "check", "cross", "scribble", "stroke", "corner", "fused")
-"""What the pieces are, in turn: piece i is of kind KINDS[i % len(KINDS)], so every kind is equally common."""
+"""What the pieces are, in turn: piece i is of kind kinds[i % len(kinds)], so every kind is equally common; with
+fonts given, "handwritten" is one more kind (`kinds`)."""
+FONT_SUFFIXES = (".ttf", ".otf")
+
+
+def kinds(fonts: Sequence[Path | str] = ()) -> tuple[str, ...]:
+    return (*KINDS, "handwritten") if fonts else KINDS
 
 
 @cache
-def _font(name: str, size: int):
-    import matplotlib
+def _truetype(path: str, size: int):
     from PIL import ImageFont
 
-    return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / f"{name}.ttf"), size)
+    return ImageFont.truetype(path, size)
+
+
+def _font(name: str, size: int):
+    import matplotlib
+
+    return _truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / f"{name}.ttf"), size)
+
+
+def font_files(folder: Path) -> list[Path]:
+    """The fonts in `folder` (.ttf, .otf), each checked to load, in name order; a one-line error otherwise."""
+    if not folder.is_dir():
+        raise UserError(f"--fonts {folder}: not a folder")
+    found = sorted(p for p in folder.iterdir() if p.suffix.lower() in FONT_SUFFIXES and p.is_file())
+    if not found:
+        raise UserError(f"--fonts {folder}: no .ttf or .otf file in it (bash scripts/train-fonts.sh {folder} gets some)")
+    for path in found:
+        try:
+            _truetype(str(path), 64)
+        except OSError as e:
+            raise UserError(f"--fonts: {path} is not a font that can be read ({e})") from None
+    return found
 
 
 def crop_to_ink(ink: np.ndarray) -> np.ndarray:
@@ -64,19 +97,26 @@ def crop_to_ink(ink: np.ndarray) -> np.ndarray:
     return ink[y : y + h, x : x + w] if w and h else ink
 
 
-def _text(rng: np.random.Generator) -> str:
-    pool = LETTERS + SYMBOLS
+def _text(rng: np.random.Generator, pool: str = LETTERS + SYMBOLS) -> str:
     return "".join(pool[int(i)] for i in rng.integers(len(pool), size=1 if rng.random() < 0.8 else 2))
+
+
+def _drawn(text: str, font) -> np.ndarray:
+    from PIL import Image, ImageDraw
+
+    image = Image.new("L", (320, 200), 0)  # room for a script face's swashes
+    ImageDraw.Draw(image).text((20, 20), text, font=font, fill=255)
+    return np.asarray(image, np.float32) / 255
 
 
 def printed(rng: np.random.Generator, digits: np.ndarray) -> np.ndarray:
     """One or two letters or symbols in one of matplotlib's fonts, as float ink."""
-    from PIL import Image, ImageDraw
+    return _drawn(_text(rng), _font(MPL_FONTS[int(rng.integers(len(MPL_FONTS)))], 64))
 
-    font = _font(MPL_FONTS[int(rng.integers(len(MPL_FONTS)))], 64)
-    image = Image.new("L", (240, 140), 0)
-    ImageDraw.Draw(image).text((20, 20), _text(rng), font=font, fill=255)
-    return np.asarray(image, np.float32) / 255
+
+def handwritten(rng: np.random.Generator, digits: np.ndarray, fonts: Sequence[str]) -> np.ndarray:
+    """One or two letters (`HANDWRITTEN`) in one of `fonts`, font files' paths, as float ink."""
+    return _drawn(_text(rng, HANDWRITTEN), _truetype(fonts[int(rng.integers(len(fonts)))], 64))
 
 
 def hershey(rng: np.random.Generator, digits: np.ndarray) -> np.ndarray:
@@ -187,10 +227,12 @@ def cut_out(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return segment(photograph(paper, rng, LOOK, channels=1)).crops
 
 
-def _negatives_chunk(task: tuple[int, int, np.ndarray], seed: np.random.SeedSequence) -> np.ndarray:
-    first, count, digits = task  # digits: a few for this chunk's fused pairs
+def _negatives_chunk(task: tuple[int, int, np.ndarray, tuple[str, ...]], seed: np.random.SeedSequence) -> np.ndarray:
+    first, count, digits, fonts = task  # digits: a few for this chunk's fused pairs
     rng = np.random.default_rng(seed)
-    crops = [cut_out(DRAW[KINDS[i % len(KINDS)]](rng, digits), rng) for i in range(first, first + count)]
+    draw = dict(DRAW, handwritten=partial(handwritten, fonts=fonts))
+    order = kinds(fonts)
+    crops = [cut_out(draw[order[i % len(order)]](rng, digits), rng) for i in range(first, first + count)]
     return np.concatenate([c for c in crops if len(c)] or [np.zeros((0, INPUT_SIZE, INPUT_SIZE), np.float32)])
 
 
@@ -203,12 +245,15 @@ def default_count(n_digits: int) -> int:
     return min(30_000, max(1_000, n_digits // 2))
 
 
-def negative_crops(n: int, digits: np.ndarray, seed: int, workers: int = 1, progress=None) -> np.ndarray:
+def negative_crops(n: int, digits: np.ndarray, seed: int, workers: int = 1, progress=None,
+                   fonts: Sequence[Path] = ()) -> np.ndarray:
     """About `n` non-digit crops float32 [M, 28, 28] (a drawn thing may give no piece, or several), all kinds alike.
 
-    `digits` (uint8 [N, 28, 28], training digits) are what fused pairs are made of. The same `seed` gives the same crops for any `workers`.
+    `digits` (uint8 [N, 28, 28], training digits) are what fused pairs are made of; `fonts` (`font_files`), if any,
+    what handwritten letters are drawn in. The same `seed` gives the same crops for any `workers`.
     """
     chunk = 250
     pick = np.random.default_rng(seed).integers(len(digits), size=(math.ceil(n / chunk), 64))
-    tasks = [(first, min(chunk, n - first), digits[pick[k]]) for k, first in enumerate(range(0, n, chunk))]
+    paths = tuple(str(p) for p in fonts)
+    tasks = [(first, min(chunk, n - first), digits[pick[k]], paths) for k, first in enumerate(range(0, n, chunk))]
     return np.concatenate(in_chunks(_negatives_chunk, tasks, seed, workers, progress))

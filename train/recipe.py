@@ -9,7 +9,7 @@ decides what the user sees.
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from torch import nn
 
 from digit_cnn_edge.common.errors import UserError
 from digit_cnn_edge.common.files import atomic_path, writable_dir
-from digit_cnn_edge.common.options import number, one_of, whole
+from digit_cnn_edge.common.options import BadOption, number, one_of, whole
 from digit_cnn_edge.common.progress import Log, Progress, no_log, no_progress
 from digit_cnn_edge.runtime.workers import cores
 from digit_cnn_edge.train import checkpoint, data, loop, models, negatives, photos, plots
@@ -52,6 +52,7 @@ class TrainOptions:
     photo_share: float = loop.Config.photo_share
     photo_copies: int | None = None
     negatives: float = loop.Config.negatives
+    fonts: Path | None = None  # a folder of handwriting-like fonts whose letters join the non-digits (negatives.font_files)
     warp: dict[str, float] = field(default_factory=dict)  # loop.Augment's ranges that differ from its defaults (no flag)
     out: Path = Path("runs/train")
 
@@ -69,6 +70,8 @@ class TrainOptions:
         number(self, "lr", 0, low_open=True)
         number(self, "photo_share", 0, 1)
         number(self, "negatives", 0, 1)
+        if self.fonts is not None and self.negatives == 0:
+            raise BadOption("fonts: letters in them are non-digits, and negatives=0 draws none (--fonts with --negatives 0)")
 
 
 @dataclass
@@ -107,7 +110,7 @@ def size_of(n_train: int) -> str:
     return "large" if n_train >= LARGE else "small"
 
 
-def resolve(options: TrainOptions, n_train: int) -> loop.Config:
+def resolve(options: TrainOptions, n_train: int, fonts: Sequence[Path] = ()) -> loop.Config:
     """The loop's configuration, with the defaults that depend on how many digits there are filled in.
 
     A small set (the offline sample's 4,500 digits) needs many passes to see
@@ -129,6 +132,7 @@ def resolve(options: TrainOptions, n_train: int) -> loop.Config:
         warp=dict(options.warp),
         negatives=options.negatives,
         negative_count=negatives.default_count(n_train) if options.negatives > 0 else 0,
+        fonts=[p.name for p in fonts],
     )
 
 
@@ -169,13 +173,14 @@ def train(
     dev = pick_device(options.device)
     out = writable_dir(options.out)
     arch_args = architecture_arguments(options)
+    fonts = negatives.font_files(Path(options.fonts)) if options.fonts is not None else []
     torch.use_deterministic_algorithms(True, warn_only=True)
     d = digits if digits is not None else data.load(options.data, options.data_dir, seed=options.seed)
     sizes = ", ".join(f"{k} {v}" for k, v in d.describe()["sizes"].items())
     log(f"data: {d.source} ({d.details.get('origin')}): {sizes}")
     if digits is None and options.data == "auto" and d.source == "sample":
         log(f"data: {data.sample_instead_of_mnist(options.data_dir)}")
-    cfg = resolve(options, len(d.train))
+    cfg = resolve(options, len(d.train), fonts)
 
     torch.manual_seed(options.seed)
     model = models.build(options.arch, **arch_args)
@@ -198,10 +203,11 @@ def train(
         start = time.perf_counter()
         desc = f"drawing {cfg.negative_count:,} things that are not digits"
         others = negatives.negative_crops(cfg.negative_count, d.train.images, options.seed, workers=cores(),
-                                          progress=lambda it, total: progress(it, total, desc))
+                                          progress=lambda it, total: progress(it, total, desc), fonts=fonts)
         others_t = torch.from_numpy(others).unsqueeze(1).to(dev)
         negative_seconds = time.perf_counter() - start
-        log(f"non-digits: {len(others):,} crops of letters, marks, rules and fused digits in "
+        handwriting = f", letters in {len(fonts)} handwriting font{'s' if len(fonts) > 1 else ''} too" if fonts else ""
+        log(f"non-digits: {len(others):,} crops of letters, marks, rules and fused digits{handwriting} in "
             f"{negative_seconds:.0f}s, {100 * cfg.negatives:.0f}% of each batch on top of its digits")
 
     ckpt_path, history_path, plot_path = out / "model.pt", out / "history.json", out / "history.png"
