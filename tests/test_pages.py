@@ -117,6 +117,30 @@ def test_a_digit_touching_its_box_is_read_where_a_rule_runs_through_the_boxes(re
     assert right >= 18  # of 20
 
 
+def test_a_digit_standing_on_a_faint_rule_in_dashes_is_read_in_a_box_hanging_from_a_rule(reader, digits):
+    """Boxes hanging from a rule lose their top side with it; a faint rule through them comes out in dashes, one
+    sticking out past a box's side, and a digit standing on it made one piece with the box: the box's side stood in
+    from that piece's edge, so it was no box, and the digit was read with it or not at all. A side may now stand in
+    from the edge behind a rule's stub."""
+    images, labels = digits
+    right = 0
+    for k in range(0, 20, 4):
+        ink, truth, (top, width, height) = np.zeros((480, 640), np.float32), [], (150, 84, 100)
+        for n, digit in enumerate(images[k : k + 4]):
+            tile = ink_tile(digit, 64)
+            th, tw = tile.shape
+            x0 = 90 + n * (width + 40)
+            truth.append(put(ink, tile, x0 + (width - tw) // 2, top + height - 9 - th))  # on the dashed rule
+            cv2.rectangle(ink, (x0, top), (x0 + width, top + height), 1.0, 1)
+        cv2.line(ink, (0, top), (639, top), 0.6, 2)
+        for start in range(3, 640, 30):
+            cv2.line(ink, (start, top + height - 10), (start + 16, top + height - 10), 0.35, 1)
+        found, read_right = read_four(reader, photograph(ink, np.random.default_rng(k)), truth, labels[k : k + 4])
+        assert all(max(iou(d.box, t) for t in truth) >= 0.7 for d in found)  # its own box, not the printed one
+        right += read_right
+    assert right >= 18  # of 20
+
+
 def test_a_bold_digit_touching_its_box_is_read_whole(reader, digits):
     """Clearing a box's sides, with a margin, cut a digit written from its top side to its bottom one into pieces
     too far apart to group (a stroke of it even passed for the divider of a row of boxes); the pieces inside one

@@ -135,24 +135,52 @@ def frame_sides(mask: np.ndarray, p: Params) -> tuple[int, int, int, int]:
 
     A box has ink along nearly all of three of its sides or four (three: a box
     standing on a ruled line loses that side with the rule) and room inside.
-    Not a box: all zeros.
+    A side may stand in from the piece's edge where what lies outside it is a
+    rule's stub (ink within one rule's thickness across: a faint rule that came
+    out in dashes leaves one on the box's side); its thickness then counts from
+    the edge, so that the stub goes with the side. Not a box: all zeros.
     """
     h, w = mask.shape
     band = p.rule_thickness
     if min(h, w) < max(p.min_height, 4 * band):
         return 0, 0, 0, 0
-    rows, cols = mask.mean(1), mask.mean(0)
-    profiles = (rows, rows[::-1], cols, cols[::-1])  # coverage of each line parallel to a side, from that side in
-    covered = [float(prof[:band].max()) >= p.box_cover for prof in profiles]
-    if sum(covered) < 3 or float(mask[band:-band, band:-band].mean()) >= 0.75:
+    cols = mask.mean(0)  # coverage of each line parallel to a side; which lines across hold the ink outside it
+    left = _side_start(cols, lambda d: mask[:, :d].any(1), band, p)
+    right = _side_start(cols[::-1], lambda d: mask[:, w - d :].any(1), band, p)
+    x0, x1 = left or 0, w - (right or 0)  # the top and bottom sides run between the left and right ones
+    rows = mask[:, x0:x1].mean(1)
+    top = _side_start(rows, lambda d: mask[:d, x0:x1].any(0), band, p)
+    bottom = _side_start(rows[::-1], lambda d: mask[h - d :, x0:x1].any(0), band, p)
+    starts, profiles = (top, bottom, left, right), (rows, rows[::-1], cols, cols[::-1])
+    if sum(start is not None for start in starts) < 3 or float(mask[band:-band, band:-band].mean()) >= 0.75:
         return 0, 0, 0, 0
     # a side's line reaches from the edge to its last covered line, and on while lines are mostly ink
     sides = []
-    for c, prof in zip(covered, profiles):
-        last = int(np.flatnonzero(prof[:band] >= p.box_cover)[-1]) + 1 if c else 0
-        sides.append(last + int(np.argmin(prof[last : last + band] >= 0.5)) if c else 0)
+    for start, prof in zip(starts, profiles):
+        if start is None:
+            sides.append(0)
+            continue
+        last = start + int(np.flatnonzero(prof[start : start + band] >= p.box_cover)[-1]) + 1
+        sides.append(last + int(np.argmin(prof[last : last + band] >= 0.5)))
     top, bottom, left, right = sides
     return top, bottom, left, right
+
+
+def _side_start(profile: np.ndarray, outside, band: int, p: Params) -> int | None:
+    """Where a side's line starts, from the edge in (0: at the edge), or None: no side there.
+
+    Looked for within three rule thicknesses of the edge (a dash's end past the side; a rule the box hangs from
+    runs on much further) and a quarter of the piece; deeper than `band` only if the ink outside it
+    (`outside(depth)`: which lines across hold ink) is a rule's stub.
+    """
+    inked = np.flatnonzero(profile[: max(band, min(3 * band, len(profile) // 4))] >= p.box_cover)
+    if not inked.size:
+        return None
+    start = int(inked[0])
+    if start < band:
+        return 0
+    across = np.flatnonzero(outside(start))
+    return start if across.size and across[-1] - across[0] < band else None
 
 
 def dividers(inside: np.ndarray, p: Params) -> np.ndarray:
