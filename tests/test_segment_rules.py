@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from digit_cnn_edge.runtime.segment.rules import thin_runs
+from digit_cnn_edge.runtime.segment import Params
+from digit_cnn_edge.runtime.segment.rules import frame_sides, thin_runs
 
 
 def test_a_run_is_as_long_as_asked_even_where_it_spans_the_whole_piece():
@@ -24,3 +25,33 @@ def test_a_rule_running_off_the_frame_counts_at_half_the_length():
     assert not thin_runs(piece, 128, 6, horizontal=True).any()  # a side inside the frame: too short
     assert thin_runs(piece, 128, 6, horizontal=True, open_ends=(False, True))[10:12, 20:].all()  # the frame's edge
     assert not thin_runs(piece, 128, 6, horizontal=True, open_ends=(True, False)).any()  # the other end is not
+
+
+def box_without_top(width: int, height: int = 100) -> np.ndarray:
+    """A box whose top side went with the rule it hung from: left, right and bottom sides, 3 px each."""
+    box = np.zeros((height, width), np.uint8)
+    box[:, :3] = box[:, -3:] = box[-3:, :] = 1
+    return box
+
+
+def test_a_side_behind_a_rules_stub_is_a_side_and_the_stub_goes_with_it():
+    """A faint rule in dashes leaves a stub past a box's side: the side stands in from the piece's edge."""
+    p = Params()
+    piece = np.zeros((100, 111), np.uint8)
+    piece[:, 15:] = box_without_top(96)
+    piece[88:90, :15] = 1  # a dash 15 px past the left side
+    top, bottom, left, right = frame_sides(piece, p)
+    assert top == 0 and bottom >= 3 and right >= 3 and left >= 18  # the stub inside the left side's width
+    piece[60:90, :15] = 1  # no stub: ink 30 px across, outside the side
+    assert frame_sides(piece, p) == (0, 0, 0, 0)
+
+
+def test_two_boxes_a_rules_stub_joins_are_not_one_box():
+    """Seen as one piece, two boxes side by side joined by a rule's remnant have three sides, one behind a stub;
+    the sides between them, lines across inside, say they are two."""
+    piece = np.zeros((100, 215), np.uint8)
+    piece[:, 15:111] = box_without_top(96)
+    piece[:, 119:] = box_without_top(96)
+    piece[0:2, 15:] = 1  # what is left of the rule they hung from
+    piece[88:90, :] = 1  # the faint rule's dashes, one past the left side
+    assert frame_sides(piece, Params()) == (0, 0, 0, 0)

@@ -138,7 +138,9 @@ def frame_sides(mask: np.ndarray, p: Params) -> tuple[int, int, int, int]:
     A side may stand in from the piece's edge where what lies outside it is a
     rule's stub (ink within one rule's thickness across: a faint rule that came
     out in dashes leaves one on the box's side); its thickness then counts from
-    the edge, so that the stub goes with the side. Not a box: all zeros.
+    the edge, so that the stub goes with the side. Such a piece with a line
+    across its inside is two boxes a rule's remnant joins, not one. Not a box:
+    all zeros.
     """
     h, w = mask.shape
     band = p.rule_thickness
@@ -163,6 +165,8 @@ def frame_sides(mask: np.ndarray, p: Params) -> tuple[int, int, int, int]:
         last = start + int(np.flatnonzero(prof[start : start + band] >= p.box_cover)[-1]) + 1
         sides.append(last + int(np.argmin(prof[last : last + band] >= 0.5)))
     top, bottom, left, right = sides
+    if any(starts) and ((cols[left : w - right] >= p.box_cover).any() or (rows[top : h - bottom] >= p.box_cover).any()):
+        return 0, 0, 0, 0  # a side behind a stub, and a line across inside: two boxes a rule joins, not one
     return top, bottom, left, right
 
 
@@ -179,7 +183,7 @@ def _side_start(profile: np.ndarray, outside, band: int, p: Params) -> int | Non
     start = int(inked[0])
     if start < band:
         return 0
-    across = np.flatnonzero(outside(start))
+    across = np.flatnonzero(outside(start - 2))  # not the two lines beside the side: its blur, its corners
     return start if across.size and across[-1] - across[0] < band else None
 
 
