@@ -12,6 +12,8 @@ row of boxes that touch, the sides between them; and the frame's pieces are
 found again. Last, what is left of rules that came out in dashes (`broken_rules`).
 """
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -170,7 +172,7 @@ def frame_sides(mask: np.ndarray, p: Params) -> tuple[int, int, int, int]:
     return top, bottom, left, right
 
 
-def _side_start(profile: np.ndarray, outside, band: int, p: Params) -> int | None:
+def _side_start(profile: np.ndarray, outside: Callable[[int], np.ndarray], band: int, p: Params) -> int | None:
     """Where a side's line starts, from the edge in (0: at the edge), or None: no side there.
 
     Looked for within three rule thicknesses of the edge (a dash's end past the side; a rule the box hangs from
