@@ -9,7 +9,10 @@ or more, at least 40% of it, are rejected ("Floor" has its F and its r
 rejected, so its l and o's go with them), or when more than half of it, two
 pieces at least, is rejected or doubtful ("Box": B rejected, x doubtful; a
 word in a handwriting face, shorter than the frame's digits, most of whose
-letters read doubtfully as digits).
+letters read doubtfully as digits). A piece read surely and as tall as the
+frame's digits stays even then: a digit written just before a word, a little
+under a word space from it, is chained into the word but is no letter of it
+(a 0 12 px before "Account").
 Otherwise only the pieces the classifier doubts go with a rejected piece of
 their word, and those smaller than the frame's handwriting: a printed label is
 smaller than the digits written beside it (the Y of "Year" reads as an 8 with
@@ -56,7 +59,8 @@ can be read as digits, most of them doubtfully, with no letter rejected ("Bus" a
 DOUBTED_HEIGHT = 0.9
 """... which, with no piece rejected, holds only for a word shorter than the frame's digits (its median height under
 this share of `digit_height`): a number as tall as the frame's others keeps its two doubtful digits of three, and
-in a frame with no sure digit to measure by, so does every number."""
+in a frame with no sure digit to measure by, so does every number. A piece read surely (`SURE`) at least this share
+of `digit_height` tall stays when its word goes: a digit chained into a word it was written just before."""
 DOUBT = 0.6
 """A piece read below this top probability is doubtful: it goes with any rejected piece of its word."""
 LETTER_HEIGHT = 0.65
@@ -105,8 +109,8 @@ def not_digits(boxes: list[Box], confidence: list[float], others: Sequence[Box],
 
 def words_of(boxes: list[Box], rejected: set[int], confidence: list[float]) -> set[int]:
     """Indices of the pieces that are rejected, in a word enough of whose pieces are rejected (`WORD_REJECTED`) or
-    rejected or doubtful (`WORD_DOUBTED`, `DOUBTED_HEIGHT`), or doubtful or small (`LETTER_HEIGHT`) in a word with a
-    rejected piece."""
+    rejected or doubtful (`WORD_DOUBTED`, `DOUBTED_HEIGHT`) but for those read surely (`SURE`) and as tall as the
+    frame's digits (`DOUBTED_HEIGHT`), or doubtful or small (`LETTER_HEIGHT`) in a word with a rejected piece."""
     count, share = WORD_REJECTED
     groups = words(boxes)
     height = digit_height(boxes, groups, rejected, confidence)
@@ -121,7 +125,7 @@ def words_of(boxes: list[Box], rejected: set[int], confidence: list[float]) -> s
             and (bad > 0 or median(boxes[i][3] for i in word) < DOUBTED_HEIGHT * height)
         )  # the median only where it matters: most words of a frame are numbers read surely
         if (bad >= count and bad >= share * len(word)) or doubtful:
-            out.update(word)
+            out.update(i for i in word if not (height and confidence[i] >= SURE and boxes[i][3] >= DOUBTED_HEIGHT * height))
         elif bad:
             out.update(i for i in word if confidence[i] < DOUBT or boxes[i][3] < small)
     return out

@@ -244,6 +244,17 @@ def test_a_letter_smaller_than_the_frames_digits_goes_with_a_rejected_letter_of_
     assert words_of([*year, (240, 90, 30, 60)], {1}, sure[:3]) == {0, 1}  # one sure digit is the frame's measure
 
 
+def test_a_sure_digit_as_tall_as_the_frames_written_just_before_a_word_stays_when_the_word_goes():
+    """A 0 written 12 px before "Account", read surely, chained into the word (the gap under a word space for its
+    height), went with the word's rejected letters. A letter read surely but smaller than the frame's digits goes."""
+    zero, a, ccount = (260, 259, 64, 69), (336, 276, 38, 42), (377, 291, 63, 24)
+    number = [(219, 341, 41, 51), (269, 332, 57, 60), (337, 334, 53, 58), (403, 338, 35, 54)]  # read surely
+    assert [0, 1, 2] in words([zero, a, ccount, *number])
+    assert words_of([zero, a, ccount, *number], {1, 2}, [0.94, 0.1, 0.0, 0.95, 0.96, 0.92, 0.96]) == {1, 2}
+    code = [(100, 100, 26, 36), (128, 110, 22, 26), (152, 102, 40, 34)]  # "C", "o", "de": the C read as a sure 6,
+    assert words_of([*code, *number], {1, 2}, [0.92, 0.1, 0.1, 0.95, 0.96, 0.92, 0.96]) == {0, 1, 2}  # 36 px, not 56
+
+
 def test_the_segmenter_reports_the_pieces_that_are_no_digit(digits):
     """Letters too small for a digit come back as `others` (the word rule's evidence); digits do not, and
     neither does a piece the frame's edge cuts off, whose shape nobody knows."""
