@@ -17,7 +17,7 @@ way in a process of its own, with the shipped model. Two figures per way:
 
 Each is the median of --runs runs, the ways taken in turn within a run. Prints a markdown table with the machine and
 its load, and puts it into benchmarks/RESULTS.md as the section "Throughput"
-(in place of an earlier one, the rest of the file kept), with the command.
+(in place of an earlier one, whose "### Notes" it keeps, the rest of the file kept), with the command.
 """
 
 import argparse
@@ -45,6 +45,8 @@ from digit_cnn_edge.train import data
 from digit_cnn_edge.train.synth import render_scene
 
 SECTION = "## Throughput: `cnn-run --workers` and Ray Data"
+NOTES = "### Notes"
+"""In the section, the heading of what a person wrote about the runs: kept when the section is written again."""
 RUN_CNN = "from digit_cnn_edge.runtime.cli import run_main; run_main()"
 RAY_RUN = '''
 import json, sys, time
@@ -189,13 +191,17 @@ def table(rows: list[dict], frames: int) -> str:
 
 
 def write_section(results: Path, text: str) -> None:
-    """Put the section into RESULTS.md: in place of an earlier one, else at the end; the rest is kept as it is."""
+    """Put the section into RESULTS.md at the end, in place of an earlier one, whose notes (`NOTES` on) follow the new
+    figures; the rest of the file is kept as it is."""
     old = results.read_text() if results.exists() else ""
+    notes = ""
     if SECTION in old:
         before, after = old.split(SECTION, 1)
-        rest = after.split("\n## ", 1)
-        old = before.rstrip("\n") + ("\n\n## " + rest[1] if len(rest) > 1 else "")
-    results.write_text(old.rstrip("\n") + "\n\n" + text + "\n")
+        section, *rest = after.split("\n## ", 1)
+        if NOTES in section:
+            notes = "\n\n" + NOTES + section.split(NOTES, 1)[1].rstrip("\n")
+        old = before.rstrip("\n") + ("\n\n## " + rest[0] if rest else "")
+    results.write_text(old.rstrip("\n") + "\n\n" + text + notes + "\n")
 
 
 def main() -> None:
