@@ -114,7 +114,7 @@ def words_of(boxes: list[Box], rejected: set[int], confidence: list[float]) -> s
     count, share = WORD_REJECTED
     groups = words(boxes)
     height = digit_height(boxes, groups, rejected, confidence)
-    small = LETTER_HEIGHT * height
+    small, tall = LETTER_HEIGHT * height, DOUBTED_HEIGHT * height
     out = set(rejected)
     for word in groups:
         bad = sum(i in rejected for i in word)
@@ -122,10 +122,11 @@ def words_of(boxes: list[Box], rejected: set[int], confidence: list[float]) -> s
         doubtful = (
             doubted >= 2
             and doubted > WORD_DOUBTED * len(word)
-            and (bad > 0 or median(boxes[i][3] for i in word) < DOUBTED_HEIGHT * height)
+            and (bad > 0 or median(boxes[i][3] for i in word) < tall)
         )  # the median only where it matters: most words of a frame are numbers read surely
         if (bad >= count and bad >= share * len(word)) or doubtful:
-            out.update(i for i in word if not (height and confidence[i] >= SURE and boxes[i][3] >= DOUBTED_HEIGHT * height))
+            # but for a digit it chained in: read surely, as tall as the frame's digits (a frame with none sure has none)
+            out.update(i for i in word if not (height and confidence[i] >= SURE and boxes[i][3] >= tall))
         elif bad:
             out.update(i for i in word if confidence[i] < DOUBT or boxes[i][3] < small)
     return out
