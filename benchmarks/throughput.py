@@ -1,7 +1,7 @@
 """Frames per second on one machine: `cnn-run --json` with 1 and N workers, and Ray Data with 1 and 2 CPUs, same files.
 
-    python benchmarks/throughput.py                 # 360 frames, N = this machine's cores, 3 runs each
-    python benchmarks/throughput.py --frames 720 --workers 4 --runs 5
+    python benchmarks/throughput.py                 # 360 frames (Ray: 1,440), N = this machine's cores, 3 runs each
+    python benchmarks/throughput.py --frames 720 --ray-frames 2880 --workers 4 --runs 5
 
 Renders 640x480 JPEG scenes (1-6 of the sample's validation digits each, the
 scene renderer's photo look) into a temporary folder and reads them all, each
@@ -14,6 +14,15 @@ way in a process of its own, with the shipped model. Two figures per way:
 * steady: frames per second over the second half of the frames, once everything
   has started: from the time each line arrived, or for Ray the time each batch
   of 8 was read, stamped in the actor.
+
+Ray reads more frames (--ray-frames, the first --frames of them are cnn-run's):
+its second half of 360 frames lasted under a second, a few dozen batches, and
+its ratio moved from 1.1x to 2.5x between runs. Ray runs three ways: on one core
+(the process that starts it, and so every Ray process, pinned to one CPU),
+`ray.init(num_cpus=1)` with the machine's other cores free for Ray's own
+processes (the driver, the raylet, the file fetches), and `num_cpus=2`. On a
+2-core machine the middle way is not one CPU: Ray's own work runs on the core
+its actor leaves, for free.
 
 Each is the median of --runs runs, the ways taken in turn within a run. Prints a markdown table with the machine and
 its load, and puts it into benchmarks/RESULTS.md as the section "Throughput"
@@ -96,10 +105,17 @@ def cnn_run(source: Path, workers: int) -> tuple[float, list[float]]:
     return time.perf_counter() - start, times
 
 
-def ray_run(folder: Path, cpus: int) -> tuple[float, list[float]]:
-    """Seconds from the first row asked for to the last row read, and when each row was read."""
+def one_cpu() -> None:
+    """Pin this process, and so every process it starts, to one of the CPUs it may use."""
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+def ray_run(folder: Path, cpus: int, pinned: bool = False) -> tuple[float, list[float]]:
+    """Seconds from the first row asked for to the last row read, and when each row was read; `pinned`: the driver
+    and so all of Ray on one CPU."""
     done = subprocess.run([sys.executable, "-c", RAY_RUN, str(folder), str(cpus), str(HERE.parent / "examples")],
-                          capture_output=True, text=True, env={**os.environ, **QUIET_RAY}, check=True)
+                          capture_output=True, text=True, env={**os.environ, **QUIET_RAY}, check=True,
+                          preexec_fn=one_cpu if pinned else None)
     printed = [line for line in done.stdout.splitlines() if line.startswith("[")]  # Ray may print lines of its own
     if not printed:
         raise SystemExit(f"the Ray run printed no times: {done.stdout[-500:]}")
@@ -107,9 +123,21 @@ def ray_run(folder: Path, cpus: int) -> tuple[float, list[float]]:
     return times[-1], times
 
 
-def measure(folder: Path, frames: int, workers: int, runs: int, ray: bool) -> list[dict]:
+RAY_WAYS = {"one core": (1, True), "1 CPU": (1, False), "2 CPUs": (2, False)}
+"""Ray's ways: (CPUs given to ray.init, whether all of Ray is pinned to one CPU)."""
+
+
+def ray_way(name: str) -> str:
+    cpus, pinned = RAY_WAYS[name]
+    if pinned:
+        return "Ray Data on one core (all its processes pinned to one CPU), 1 actor"
+    return f"Ray Data, `ray.init(num_cpus={cpus})`, {cpus} actor{'s' * (cpus > 1)}"
+
+
+def measure(folder: Path, frames: int, workers: int, runs: int, ray_folder: Path | None) -> list[dict]:
     """Each way `runs` times, the ways taken in turn within each run, so that a machine whose speed drifts over
-    minutes (a VM's neighbours) moves all of them alike rather than the ones measured last."""
+    minutes (a VM's neighbours) moves all of them alike rather than the ones measured last. Ray reads `ray_folder`
+    (None: Ray is not installed)."""
     first = next(folder.iterdir())
     ways = {n: [] for n in (1, workers)}
     ones = []
@@ -124,14 +152,15 @@ def measure(folder: Path, frames: int, workers: int, runs: int, ray: bool) -> li
         rows.append({"kind": "cnn-run", "way": f"`cnn-run --json --workers {n}`", "n": n,
                      "end": statistics.median(frames / (wall - one) for wall, _ in outcomes),
                      "steady": statistics.median(steady(times) for _, times in outcomes)})
-    clusters = {cpus: [] for cpus in ((1, 2) if ray else ())}
+    clusters = {name: [] for name in (RAY_WAYS if ray_folder else ())}
     for _ in range(runs):
-        for cpus, outcomes in clusters.items():
-            outcomes.append(ray_run(folder, cpus))
-    for cpus, outcomes in clusters.items():
-        assert all(len(times) == frames for _, times in outcomes)
-        rows.append({"kind": "ray", "way": f"Ray Data, `ray.init(num_cpus={cpus})`, {cpus} actor{'s' * (cpus > 1)}",
-                     "n": cpus, "end": statistics.median(frames / seconds for seconds, _ in outcomes),
+        for name, outcomes in clusters.items():
+            outcomes.append(ray_run(ray_folder, *RAY_WAYS[name]))
+    for name, outcomes in clusters.items():
+        count = len(outcomes[0][1])
+        assert all(len(times) == count for _, times in outcomes)
+        rows.append({"kind": "ray", "way": ray_way(name), "n": RAY_WAYS[name][0],
+                     "end": statistics.median(count / seconds for seconds, _ in outcomes),
                      "steady": statistics.median(steady(times) for _, times in outcomes)})
     return rows
 
@@ -179,7 +208,7 @@ def one_core(folder: Path, passes: int = 5) -> list[str]:
             f"| decode + read, as cnn-run does | {1e3 * full:.2f} | {full / decode:.2f}x |"]
 
 
-def table(rows: list[dict], frames: int) -> str:
+def table(rows: list[dict], frames: int, ray_frames: int | None) -> str:
     lines = ["| way | processes / CPUs | frames/s end to end | vs 1 | frames/s steady | vs 1 |",
              "|---|---:|---:|---:|---:|---:|"]
     base: dict[str, dict] = {}
@@ -187,7 +216,8 @@ def table(rows: list[dict], frames: int) -> str:
         b = base.setdefault(r["kind"], r)
         lines.append(f"| {r['way']} | {r['n']} | {r['end']:.0f} | {r['end'] / b['end']:.2f}x "
                      f"| {r['steady']:.0f} | {r['steady'] / b['steady']:.2f}x |")
-    return "\n".join(lines) + f"\n\n{frames} frames, 640x480 JPEG, 1-6 digits each."
+    read = f"{frames} frames" + (f" (Ray: {ray_frames}, the same and more)" if ray_frames else "")
+    return "\n".join(lines) + f"\n\n{read}, 640x480 JPEG, 1-6 digits each."
 
 
 def write_section(results: Path, text: str) -> None:
@@ -207,16 +237,23 @@ def write_section(results: Path, text: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--frames", type=int, default=360)
+    ap.add_argument("--ray-frames", type=int, default=1440, help="frames Ray reads (at least --frames)")
     ap.add_argument("--workers", type=int, default=cores(), help="N (default: this machine's cores)")
     ap.add_argument("--runs", type=int, default=3, help="runs of each way; the table has the median")
     ap.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     args = ap.parse_args()
     ray = importlib.util.find_spec("ray") is not None
+    if args.ray_frames < args.frames:
+        ap.error("--ray-frames must be at least --frames")
     with tempfile.TemporaryDirectory() as tmp:
-        render(Path(tmp), args.frames)
+        every, folder = Path(tmp, "every"), Path(tmp, "cnn-run")
+        every.mkdir(), folder.mkdir()
+        render(every, args.ray_frames if ray else args.frames)
+        for path in sorted(every.iterdir())[: args.frames]:
+            os.link(path, folder / path.name)
         load = os.getloadavg()
-        rows = measure(Path(tmp), args.frames, args.workers, args.runs, ray)
-        single = one_core(Path(tmp))
+        rows = measure(folder, args.frames, args.workers, args.runs, every if ray else None)
+        single = one_core(folder)
         load_after = os.getloadavg()
     text = "\n\n".join([
         SECTION,
@@ -224,7 +261,7 @@ def main() -> None:
          f"Date: {datetime.date.today().isoformat()}  \n"
          f"Machine: {machine()}, {cores()} cores for this process  \n"
          f"Load average (1 min) before and after: {load[0]:.2f}, {load_after[0]:.2f}"),
-        table(rows, args.frames) + ("" if ray else " Ray is not installed: pip install 'digit-cnn-edge[ray]'."),
+        table(rows, args.frames, args.ray_frames if ray else None) + ("" if ray else " Ray is not installed: pip install 'digit-cnn-edge[ray]'."),
         ("End to end: for cnn-run, frames / (wall time - the same command's wall time on one frame); for Ray, from "
          "the first row asked for to the last row read, the actors' start counted, `ray.init` left out. Steady: "
          "frames per second over the second half of the frames, from the time each line arrived (Ray: each batch of "
