@@ -71,3 +71,30 @@ def test_blobs_inside_one_box_join_where_the_whole_reads_better(together, joined
         assert out == [Blob((12, 12, 26, 30), [0, 1]), blobs[2]]
     else:
         assert out == blobs
+
+
+LINE = [(100, 200, 36, 56), (140, 200, 34, 55), (240, 201, 36, 54)]  # digits 54-56 px tall ...
+WORDS = [(400 + 20 * k, 40, 16, 24) for k in range(6)]  # ... and printed letters, which set the frame's median height
+WAIST = [(192, 200, 18, 25), (186, 227, 24, 30)]  # a 3 broken at its faint waist: the top alone, the bowl below
+
+
+@pytest.mark.parametrize(
+    "top, bowl, whole, joined",
+    [(0.88, 0.49, 0.64, True), (0.88, 0.7, 0.64, False), (0.6, 0.55, 0.7, True)],
+    ids=["the bowl alone is no digit", "two digits", "the whole reads best"],
+)
+def test_a_digit_broken_at_its_waist_on_a_page_of_words_joins_where_half_of_it_is_no_digit(top, bowl, whole, joined):
+    """Halves are measured against their line's digits, not the frame's median, which a page's letters pull down.
+
+    The pair joins when the whole reads better than both halves, or when one half alone reads as no digit
+    (under `Params.lone`) and the whole as one: the top of a 3 alone reads as a sure 7.
+    """
+    boxes = LINE + WORDS + WAIST
+    found, typical = candidates(boxes, Params())
+    assert typical < 30  # the letters' height: the pair (57 px) would be too tall for one digit by that
+    lower, upper = len(boxes) - 1, len(boxes) - 2
+    assert [(c.piece, c.host, c.half) for c in found] == [(lower, upper, True)]
+    blobs = group_pieces(boxes, lambda members: np.zeros((28, 28), np.float32), Params(),
+                         lambda crops: np.array([top, bowl, whole]))  # host (the top), piece (the bowl), merged
+    pair = [b for b in blobs if upper in b.members or lower in b.members]
+    assert [sorted(b.members) for b in pair] == ([[upper, lower]] if joined else [[upper], [lower]])

@@ -35,6 +35,7 @@ class Candidate:
     piece: int
     host: int
     half: bool  # digit-sized itself: one of two halves stacked into one digit's height (a broken 8)
+    typical: float = 0.0  # a half's: the digit height it was measured against (its line's, or the frame's)
 
 
 def candidates(boxes: list[Box], p: Params) -> tuple[list[Candidate], float]:
@@ -45,9 +46,12 @@ def candidates(boxes: list[Box], p: Params) -> tuple[list[Candidate], float]:
     nobody's fragment is digit-sized. Each fragment picks its nearest digit-sized
     neighbour whose box, grown by the fragment, keeps its shape. Two digit-sized
     pieces are halves when one stands on the other, nearly touching, and together
-    they are no taller than `p.grow` times the frame's typical digit: a 4 written
-    above a 9 is twice that tall. A piece that has fragments of its own is never
-    a half, so nothing chains.
+    they are no taller than `p.grow` times the typical digit of their line
+    (`line_typical`): a 4 written above a 9 is twice that tall. Of their line,
+    not only of the frame: on a page, printed letters pull the frame's median
+    down to their own height, and a digit broken at a faint waist among them
+    was two digits. A piece that has fragments of its own is never a half, so
+    nothing chains.
     """
 
     def touches(f: int, host: int) -> bool:
@@ -70,6 +74,18 @@ def candidates(boxes: list[Box], p: Params) -> tuple[list[Candidate], float]:
             found[f] = Candidate(f, min(near, key=lambda j: max(_gap(boxes[f], boxes[j]))), half=False)
     digits = [i for i in range(n) if i not in fragments and boxes[i][3] >= p.min_height]
     typical = float(median(boxes[i][3] for i in digits)) if digits else 0.0
+
+    def line_typical(i: int, j: int) -> float:
+        """The digit height of the line two pieces stand in: the median of the digit-sized pieces beside them (at
+        least half of each within the pair's rows), or the frame's where that is taller."""
+        top, bottom = min(boxes[i][1], boxes[j][1]), max(boxes[i][1] + boxes[i][3], boxes[j][1] + boxes[j][3])
+        beside = [
+            boxes[k][3]
+            for k in digits
+            if k not in (i, j) and min(bottom, boxes[k][1] + boxes[k][3]) - max(top, boxes[k][1]) >= 0.5 * boxes[k][3]
+        ]
+        return max(typical, float(median(beside))) if beside else typical
+
     if digits:
         hosting = {c.host for c in found.values()}
         for i in digits:
@@ -83,10 +99,10 @@ def candidates(boxes: list[Box], p: Params) -> tuple[list[Candidate], float]:
                     and j not in found
                     and lower[1] > upper[1]
                     and -gx >= 0.5 * min(lower[2], upper[2])
-                    and gy <= p.reach * typical
-                    and union(lower, upper)[3] <= p.grow * typical
+                    and gy <= p.reach * (height := line_typical(i, j))
+                    and union(lower, upper)[3] <= p.grow * height
                 ):
-                    found[i] = Candidate(i, j, half=True)
+                    found[i] = Candidate(i, j, half=True, typical=height)
                     hosting.add(j)
     return list(found.values()), typical
 
@@ -106,7 +122,9 @@ def group_pieces(
     `crop(members)` frames the ink of a set of pieces. With a `judge`, all
     candidates of a frame are read in one batch: a fragment joins if the merged
     crop reads about as confidently as the digit alone; a half joins only if the
-    merged crop reads more confidently than either half. A part kept apart that
+    merged crop reads more confidently than either half, or as a digit (at least
+    `p.lone`) where one half alone does not: the top of a 3 broken at its waist
+    reads as a sure 7, and the whole, with its waist gone, less surely. A part kept apart that
     lies mostly inside its digit's box is dropped: a stray stroke within a
     digit's frame is never a digit of its own; so is a fragment kept apart
     that does not read as a digit by itself (a speck beside a digit; real
@@ -114,7 +132,7 @@ def group_pieces(
     Without a judge (training's re-photographed single digits), the geometry
     decides.
     """
-    found, typical = candidates(boxes, p)
+    found, _ = candidates(boxes, p)
     stray: set[int] = set()
     if judge is not None and found:
         k = len(found)
@@ -126,7 +144,10 @@ def group_pieces(
             )
         )
         host, piece, merged = conf[:k], conf[k : 2 * k], conf[2 * k :]
-        joins = [m > max(h, q) if c.half else m >= h - p.merge_slack for c, h, q, m in zip(found, host, piece, merged)]
+        joins = [
+            (m > max(h, q) or min(h, q) < p.lone <= m) if c.half else m >= h - p.merge_slack
+            for c, h, q, m in zip(found, host, piece, merged)
+        ]
         stray = {
             c.piece
             for c, j, q in zip(found, joins, piece)
@@ -139,7 +160,7 @@ def group_pieces(
     # Nearest parts first; one that would take the grown box past one digit's shape stays on its own.
     for c in sorted(found, key=lambda c: max(_gap(boxes[c.piece], boxes[c.host]))):
         grown = union(boxes_of[c.host], boxes[c.piece])
-        if keeps_shape(boxes[c.host], grown, p, typical if c.half else 0.0):
+        if keeps_shape(boxes[c.host], grown, p, c.typical):
             members[c.host].append(c.piece)
             boxes_of[c.host] = grown
         else:
