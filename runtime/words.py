@@ -14,10 +14,12 @@ frame's digits stays even then: a digit written just before a word, a little
 under a word space from it, is chained into the word but is no letter of it
 (a 0 12 px before "Account").
 Otherwise only the pieces the classifier doubts go with a rejected piece of
-their word, and those smaller than the frame's handwriting: a printed label is
-smaller than the digits written beside it (the Y of "Year" reads as an 8 with
-"ear" rejected), while a number with one unreadable digit keeps the digits it
-reads well, which are as tall as the frame's others. Digits written after a
+their word, those smaller than the frame's handwriting (a printed label is
+smaller than the digits written beside it: the Y of "Year" reads as an 8 with
+"ear" rejected), and those not read surely that nearly touch rejected letters
+(a handwriting face joins its capital to the letters after it), while a number
+with one unreadable digit keeps the digits it reads well, which are as tall as
+the frame's others. Digits written after a
 word stand a word space away from it, so they are a word of their own. The
 lowercase letters of a word are often too small or too thin to be digits and
 never reach the classifier; the segmenter reports them (`Found.others`) and
@@ -68,6 +70,12 @@ LETTER_HEIGHT = 0.65
 SURE = 0.9
 """The frame's digit height is the median height of the pieces read at this top probability or more, in words
 without a rejected piece; in a frame with none, no piece is small."""
+LETTER_WIDTH = 0.5
+"""A piece read below `SURE` that nearly touches rejected letters (`joined`) goes with them too: a handwriting face
+joins its capital to the letters after it ("Y" + "ear", "C" + "ode", read as 8 and 6 at 0.79-0.89), where a digit
+written after a word stands a word space off. Letters are at least this share of their height wide: the side of a
+printed box between two boxed 1s, rejected, is no letter (scratch pages); and at least half the piece's height: a
+6's loop, rejected, overlapping its stem 116 px tall, is none either (tune frames of light on dark)."""
 
 
 def in_one_word(a: Box, b: Box) -> bool:
@@ -128,8 +136,27 @@ def words_of(boxes: list[Box], rejected: set[int], confidence: list[float]) -> s
             # but for a digit it chained in: read surely, as tall as the frame's digits (a frame with none sure has none)
             out.update(i for i in word if not (height and confidence[i] >= SURE and boxes[i][3] >= tall))
         elif bad:
-            out.update(i for i in word if confidence[i] < DOUBT or boxes[i][3] < small)
+            out.update(
+                i
+                for i in word
+                if confidence[i] < DOUBT
+                or boxes[i][3] < small
+                or (confidence[i] < SURE and any(joined(boxes[i], boxes[j]) for j in word if j in rejected))
+            )
     return out
+
+
+def joined(piece: Box, letters: Box) -> bool:
+    """Whether a piece nearly touches rejected `letters` beside it (`CLOSE_GAP`, `CLOSE_OVERLAP` of the shorter
+    one's height) that are as wide as a letter (`LETTER_WIDTH`) and at least half as tall as the piece: not a
+    stroke, such as a box's side, nor a fragment of the piece itself (a 6's loop the grouping left apart)."""
+    shorter = min(piece[3], letters[3])
+    gap = max(piece[0], letters[0]) - min(piece[0] + piece[2], letters[0] + letters[2])
+    return (
+        letters[2] >= LETTER_WIDTH * letters[3]
+        and 2 * letters[3] >= piece[3]
+        and -CLOSE_OVERLAP * shorter < gap < CLOSE_GAP * shorter
+    )
 
 
 def digit_height(boxes: list[Box], groups: list[list[int]], rejected: set[int], confidence: list[float]) -> float:

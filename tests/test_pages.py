@@ -255,6 +255,22 @@ def test_a_sure_digit_as_tall_as_the_frames_written_just_before_a_word_stays_whe
     assert words_of([*code, *number], {1, 2}, [0.92, 0.1, 0.1, 0.95, 0.96, 0.92, 0.96]) == {0, 1, 2}  # 36 px, not 56
 
 
+def test_a_capital_joined_to_rejected_letters_goes_with_them_a_digit_beside_a_boxs_side_stays():
+    """A handwriting face joins its capital to the letters after it: the Y of "Year", 51 px beside digits 60 px
+    tall, read as an 8 at 0.79, touches "ear", rejected. Read surely, it would stay. Two boxed 1s, read at 0.84 and
+    0.75, nearly touch the sides between their boxes, rejected: a stroke, not letters, so they stay; so does a 6
+    beside its own loop, rejected: under half its height, a fragment of it, not letters."""
+    y, ear, digits = (502, 144, 28, 51), (528, 159, 56, 30), [(300, 300, 36, 60), (340, 301, 36, 60)]
+    assert [0, 1] in words([y, ear, *digits])
+    assert words_of([y, ear, *digits], {1}, [0.79, 0.1, 0.95, 0.95]) == {0, 1}
+    assert words_of([y, ear, *digits], {1}, [0.92, 0.1, 0.95, 0.95]) == {1}
+    ones = [(93, 283, 25, 42), (121, 278, 10, 47), (134, 283, 22, 42)]  # a 1, the sides between two boxes, a 1
+    assert [0, 1, 2] in words([*ones, *digits])
+    assert words_of([*ones, *digits], {1}, [0.84, 0.26, 0.75, 0.95, 0.95]) == {1}
+    six, loop = (183, 196, 55, 116), (227, 238, 47, 41)  # a 6's stem, and its loop the grouping left apart, rejected
+    assert words_of([six, loop, *digits], {1}, [0.61, 0.12, 0.95, 0.95]) == {1}
+
+
 def test_the_segmenter_reports_the_pieces_that_are_no_digit(digits):
     """Letters too small for a digit come back as `others` (the word rule's evidence); digits do not, and
     neither does a piece the frame's edge cuts off, whose shape nobody knows."""
