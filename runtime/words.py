@@ -19,12 +19,12 @@ smaller than the digits written beside it: the Y of "Year" reads as an 8 with
 "ear" rejected), and those not read surely that nearly touch rejected letters
 (a handwriting face joins its capital to the letters after it), while a number
 with one unreadable digit keeps the digits it reads well, which are as tall as
-the frame's others. Digits written after a
-word stand a word space away from it, so they are a word of their own. The
-lowercase letters of a word are often too small or too thin to be digits and
-never reach the classifier; the segmenter reports them (`Found.others`) and
-they count as rejected letters, so the I of "Invoice" goes with "nvoice" (the
-pages family of `benchmarks/RESULTS-layouts.md`).
+the frame's others. Digits written after a word stand a word space away from
+it, so they are a word of their own. The lowercase letters of a word are often
+too small or too thin to be digits and never reach the classifier; the
+segmenter reports them (`Found.others`) and they count as rejected letters, so
+the I of "Invoice" goes with "nvoice" (the pages family of
+`benchmarks/RESULTS-layouts.md`).
 """
 
 from collections.abc import Sequence
@@ -118,7 +118,8 @@ def not_digits(boxes: list[Box], confidence: list[float], others: Sequence[Box],
 def words_of(boxes: list[Box], rejected: set[int], confidence: list[float]) -> set[int]:
     """Indices of the pieces that are rejected, in a word enough of whose pieces are rejected (`WORD_REJECTED`) or
     rejected or doubtful (`WORD_DOUBTED`, `DOUBTED_HEIGHT`) but for those read surely (`SURE`) and as tall as the
-    frame's digits (`DOUBTED_HEIGHT`), or doubtful or small (`LETTER_HEIGHT`) in a word with a rejected piece."""
+    frame's digits (`DOUBTED_HEIGHT`), or doubtful, small (`LETTER_HEIGHT`) or not sure and nearly touching rejected
+    letters (`joined`) in a word with a rejected piece."""
     count, share = WORD_REJECTED
     groups = words(boxes)
     height = digit_height(boxes, groups, rejected, confidence)

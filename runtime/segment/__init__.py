@@ -26,8 +26,9 @@
    batch. Two digit-sized pieces merge only as halves, one on the other within
    one digit's height of their line (a broken 8, a 3 broken at its waist),
    when the whole reads better than both, or as a digit where one half alone
-   does not; fragments join only digit-sized pieces, and all of a digit's fragments together must keep it within its
-   own shape limits, so merges cannot chain. A part kept apart that lies
+   does not; fragments join only digit-sized pieces, and all of a digit's
+   fragments together must keep it within its own shape limits, so merges
+   cannot chain. A part kept apart that lies
    mostly inside its digit's box, or a fragment kept apart that does not read
    as a digit on its own, is dropped, never read as a digit.
    `split_touching`: a narrow blob far taller than the frame's typical digit

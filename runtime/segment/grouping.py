@@ -124,8 +124,8 @@ def group_pieces(
     crop reads about as confidently as the digit alone; a half joins only if the
     merged crop reads more confidently than either half, or as a digit (at least
     `p.lone`) where one half alone does not: the top of a 3 broken at its waist
-    reads as a sure 7, and the whole, with its waist gone, less surely. A part kept apart that
-    lies mostly inside its digit's box is dropped: a stray stroke within a
+    reads as a sure 7, and the whole, with its waist gone, less surely. A part
+    kept apart that lies mostly inside its digit's box is dropped: a stray stroke within a
     digit's frame is never a digit of its own; so is a fragment kept apart
     that does not read as a digit by itself (a speck beside a digit; real
     small digits kept apart read above `p.lone`).
