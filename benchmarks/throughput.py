@@ -1,4 +1,4 @@
-"""Frames per second on one machine: `cnn-run --json` with 1 and N workers, and Ray Data with 1 and 2 CPUs, same files.
+"""Frames per second on one machine: `cnn-run --json` with 1 and N workers; Ray Data on one core, with 1 and 2 CPUs.
 
     python benchmarks/throughput.py                 # 360 frames (Ray: 1,440), N = this machine's cores, 3 runs each
     python benchmarks/throughput.py --frames 720 --ray-frames 2880 --workers 4 --runs 5
@@ -58,7 +58,7 @@ NOTES = "### Notes"
 """In the section, the heading of what a person wrote about the runs: kept when the section is written again."""
 RUN_CNN = "from digit_cnn_edge.runtime.cli import run_main; run_main()"
 RAY_RUN = '''
-import json, sys, time
+import json, os, sys, time
 import pyarrow as pa
 import ray
 sys.path.insert(0, sys.argv[3])
@@ -72,6 +72,8 @@ class Timed(ReadDigits):
         table = super().__call__(batch)
         return table.append_column("done", pa.array([time.time()] * table.num_rows, pa.float64()))
 
+if sys.argv[4] == "pinned":  # this process on one CPU before Ray starts: every process of Ray inherits it
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 ray.init(num_cpus=int(sys.argv[2]), include_dashboard=False, log_to_driver=False)
 start = time.time()
 rows = read_digits(sys.argv[1], actors=int(sys.argv[2]), batch_size=8, reader=Timed)
@@ -105,17 +107,12 @@ def cnn_run(source: Path, workers: int) -> tuple[float, list[float]]:
     return time.perf_counter() - start, times
 
 
-def one_cpu() -> None:
-    """Pin this process, and so every process it starts, to one of the CPUs it may use."""
-    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-
-
 def ray_run(folder: Path, cpus: int, pinned: bool = False) -> tuple[float, list[float]]:
     """Seconds from the first row asked for to the last row read, and when each row was read; `pinned`: the driver
     and so all of Ray on one CPU."""
-    done = subprocess.run([sys.executable, "-c", RAY_RUN, str(folder), str(cpus), str(HERE.parent / "examples")],
-                          capture_output=True, text=True, env={**os.environ, **QUIET_RAY}, check=True,
-                          preexec_fn=one_cpu if pinned else None)
+    done = subprocess.run([sys.executable, "-c", RAY_RUN, str(folder), str(cpus), str(HERE.parent / "examples"),
+                           "pinned" if pinned else "free"],
+                          capture_output=True, text=True, env={**os.environ, **QUIET_RAY}, check=True)
     printed = [line for line in done.stdout.splitlines() if line.startswith("[")]  # Ray may print lines of its own
     if not printed:
         raise SystemExit(f"the Ray run printed no times: {done.stdout[-500:]}")
@@ -124,7 +121,7 @@ def ray_run(folder: Path, cpus: int, pinned: bool = False) -> tuple[float, list[
 
 
 RAY_WAYS = {"one core": (1, True), "1 CPU": (1, False), "2 CPUs": (2, False)}
-"""Ray's ways: (CPUs given to ray.init, whether all of Ray is pinned to one CPU)."""
+"""Ray's ways: (CPUs given to ray.init, whether all of Ray is pinned to one CPU: Linux only, elsewhere left out)."""
 
 
 def ray_way(name: str) -> str:
@@ -152,12 +149,13 @@ def measure(folder: Path, frames: int, workers: int, runs: int, ray_folder: Path
         rows.append({"kind": "cnn-run", "way": f"`cnn-run --json --workers {n}`", "n": n,
                      "end": statistics.median(frames / (wall - one) for wall, _ in outcomes),
                      "steady": statistics.median(steady(times) for _, times in outcomes)})
-    clusters = {name: [] for name in (RAY_WAYS if ray_folder else ())}
+    pinning = hasattr(os, "sched_setaffinity")
+    clusters = {name: [] for name in (RAY_WAYS if ray_folder else ()) if pinning or not RAY_WAYS[name][1]}
     for _ in range(runs):
         for name, outcomes in clusters.items():
             outcomes.append(ray_run(ray_folder, *RAY_WAYS[name]))
     for name, outcomes in clusters.items():
-        count = len(outcomes[0][1])
+        count = sum(1 for _ in ray_folder.iterdir())
         assert all(len(times) == count for _, times in outcomes)
         rows.append({"kind": "ray", "way": ray_way(name), "n": RAY_WAYS[name][0],
                      "end": statistics.median(count / seconds for seconds, _ in outcomes),

@@ -43,7 +43,7 @@ def read_digits(source: str, actors: int, model: str | None = None, mode: str = 
     # With no CPU asked, nothing bounded the fetches either: Ray started a worker process per block at once (15 for
     # 1,440 files: 25 s of imports on 2 cores before the first row). So one fetch runs at a time per ACTORS_PER_FETCH.
     images = ray.data.read_binary_files(source, include_paths=True, num_cpus=0,
-                                        concurrency=math.ceil(actors / ACTORS_PER_FETCH),
+                                        concurrency=max(1, math.ceil(actors / ACTORS_PER_FETCH)),
                                         file_extensions=[suffix.lstrip(".") for suffix in IMAGE_SUFFIXES])
     return images.map_batches(reader, fn_constructor_kwargs={"model": model, "mode": mode},
                               batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=actors))

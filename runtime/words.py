@@ -71,11 +71,13 @@ SURE = 0.9
 """The frame's digit height is the median height of the pieces read at this top probability or more, in words
 without a rejected piece; in a frame with none, no piece is small."""
 LETTER_WIDTH = 0.5
-"""A piece read below `SURE` that nearly touches rejected letters (`joined`) goes with them too: a handwriting face
-joins its capital to the letters after it ("Y" + "ear", "C" + "ode", read as 8 and 6 at 0.79-0.89), where a digit
-written after a word stands a word space off. Letters are at least this share of their height wide: the side of a
-printed box between two boxed 1s, rejected, is no letter (scratch pages); and at least half the piece's height: a
-6's loop, rejected, overlapping its stem 116 px tall, is none either (tune frames of light on dark)."""
+"""A piece read below `SURE` that nearly touches rejected letters (`touches_letters`) goes with them too: a
+handwriting face joins its letters ("Y" + "ear", "C" + "ode" read as 8 and 6 at 0.79-0.89, the f after "Re"),
+where a digit written after a word stands a word space off. Letters are at least this share of their height wide:
+the side of a printed box between two boxed 1s, rejected, is no letter (scratch pages) ..."""
+LETTER_SHARE = 0.5
+"""... and at least this share of the piece's height: a 6's loop the grouping left apart, rejected, overlapping its
+stem 116 px tall, is none either (tune frames of light on dark)."""
 
 
 def in_one_word(a: Box, b: Box) -> bool:
@@ -119,7 +121,7 @@ def words_of(boxes: list[Box], rejected: set[int], confidence: list[float]) -> s
     """Indices of the pieces that are rejected, in a word enough of whose pieces are rejected (`WORD_REJECTED`) or
     rejected or doubtful (`WORD_DOUBTED`, `DOUBTED_HEIGHT`) but for those read surely (`SURE`) and as tall as the
     frame's digits (`DOUBTED_HEIGHT`), or doubtful, small (`LETTER_HEIGHT`) or not sure and nearly touching rejected
-    letters (`joined`) in a word with a rejected piece."""
+    letters (`touches_letters`) in a word with a rejected piece."""
     count, share = WORD_REJECTED
     groups = words(boxes)
     height = digit_height(boxes, groups, rejected, confidence)
@@ -142,20 +144,20 @@ def words_of(boxes: list[Box], rejected: set[int], confidence: list[float]) -> s
                 for i in word
                 if confidence[i] < DOUBT
                 or boxes[i][3] < small
-                or (confidence[i] < SURE and any(joined(boxes[i], boxes[j]) for j in word if j in rejected))
+                or (confidence[i] < SURE and any(touches_letters(boxes[i], boxes[j]) for j in word if j in rejected))
             )
     return out
 
 
-def joined(piece: Box, letters: Box) -> bool:
-    """Whether a piece nearly touches rejected `letters` beside it (`CLOSE_GAP`, `CLOSE_OVERLAP` of the shorter
-    one's height) that are as wide as a letter (`LETTER_WIDTH`) and at least half as tall as the piece: not a
-    stroke, such as a box's side, nor a fragment of the piece itself (a 6's loop the grouping left apart)."""
+def touches_letters(piece: Box, letters: Box) -> bool:
+    """Whether a piece nearly touches rejected `letters` beside it, before or after (`CLOSE_GAP`, `CLOSE_OVERLAP` of
+    the shorter one's height), that are as wide as a letter (`LETTER_WIDTH`) and as tall as one beside the piece
+    (`LETTER_SHARE`): not a stroke, such as a box's side, nor a fragment of the piece itself."""
     shorter = min(piece[3], letters[3])
     gap = max(piece[0], letters[0]) - min(piece[0] + piece[2], letters[0] + letters[2])
     return (
         letters[2] >= LETTER_WIDTH * letters[3]
-        and 2 * letters[3] >= piece[3]
+        and letters[3] >= LETTER_SHARE * piece[3]
         and -CLOSE_OVERLAP * shorter < gap < CLOSE_GAP * shorter
     )
 

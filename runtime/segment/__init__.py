@@ -23,8 +23,9 @@
    speck). It joins its nearest digit-sized neighbour if the grown box keeps
    a digit's shape and, when a judge (the classifier) is given, if the merged
    crop reads about as confidently as the digit alone, all candidates in one
-   batch. Two digit-sized pieces merge only as halves, one on the other within
-   one digit's height of their line (a broken 8, a 3 broken at its waist),
+   batch. Two digit-sized pieces merge only as halves, one on the other and
+   together within 1.5 times the digit height of their line (a broken 8, a 3
+   broken at its waist),
    when the whole reads better than both, or as a digit where one half alone
    does not; fragments join only digit-sized pieces, and all of a digit's
    fragments together must keep it within its own shape limits, so merges
