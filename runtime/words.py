@@ -80,13 +80,18 @@ LETTER_SHARE = 0.5
 stem 116 px tall, is none either (tune frames of light on dark)."""
 
 
+def across(a: Box, b: Box) -> int:
+    """The horizontal gap between two boxes (negative: they overlap by that much)."""
+    return max(a[0], b[0]) - min(a[0] + a[2], b[0] + b[2])
+
+
 def in_one_word(a: Box, b: Box) -> bool:
-    (x1, y1, w1, h1), (x2, y2, w2, h2) = a, b
+    (_, y1, _, h1), (_, y2, _, h2) = a, b
     taller, shorter = max(h1, h2), min(h1, h2)
     if shorter <= 0 or taller > CLOSE_RATIO * shorter:
         return False
     overlap = min(y1 + h1, y2 + h2) - max(y1, y2)
-    gap = max(x1, x2) - min(x1 + w1, x2 + w2)
+    gap = across(a, b)
     if taller > HEIGHT_RATIO * shorter:
         return overlap >= LINE_OVERLAP * shorter and -CLOSE_OVERLAP * shorter < gap < CLOSE_GAP * shorter
     return overlap >= LINE_OVERLAP * shorter and gap < WORD_GAP * min(taller, GAP_HEIGHT * shorter)
@@ -154,7 +159,7 @@ def touches_letters(piece: Box, letters: Box) -> bool:
     the shorter one's height), that are as wide as a letter (`LETTER_WIDTH`) and as tall as one beside the piece
     (`LETTER_SHARE`): not a stroke, such as a box's side, nor a fragment of the piece itself."""
     shorter = min(piece[3], letters[3])
-    gap = max(piece[0], letters[0]) - min(piece[0] + piece[2], letters[0] + letters[2])
+    gap = across(piece, letters)
     return (
         letters[2] >= LETTER_WIDTH * letters[3]
         and letters[3] >= LETTER_SHARE * piece[3]
