@@ -37,6 +37,9 @@ WORD_GAP = 0.3
 counted at most `GAP_HEIGHT` times the shorter one's ..."""
 GAP_HEIGHT = 1.3
 """... (a digit written a word space after a smaller printed word is no letter of it: "AGE 6", "Class 14") ..."""
+PIXEL = 1
+"""... plus a pixel, for the gap's rounding: the letters of small print 13 px tall stand 4 px apart (the f of "Ref"
+alone read as a 5) ..."""
 LINE_OVERLAP = 0.5
 """... they overlap vertically by at least this share of the shorter one's height ..."""
 HEIGHT_RATIO = 2.2
@@ -94,7 +97,7 @@ def in_one_word(a: Box, b: Box) -> bool:
     gap = across(a, b)
     if taller > HEIGHT_RATIO * shorter:
         return overlap >= LINE_OVERLAP * shorter and -CLOSE_OVERLAP * shorter < gap < CLOSE_GAP * shorter
-    return overlap >= LINE_OVERLAP * shorter and gap < WORD_GAP * min(taller, GAP_HEIGHT * shorter)
+    return overlap >= LINE_OVERLAP * shorter and gap < WORD_GAP * min(taller, GAP_HEIGHT * shorter) + PIXEL
 
 
 def words(boxes: list[Box]) -> list[list[int]]:

@@ -236,6 +236,15 @@ def test_a_digit_a_word_space_after_a_smaller_word_is_not_one_of_its_letters():
     assert words([(100, 100, 22, 30), (127, 108, 18, 22)]) == [[0, 1]]  # a capital beside a small letter still is
 
 
+def test_small_print_four_pixels_apart_is_one_word():
+    """ "Ref" in print 13 px tall: "Re" and its f stand 4 px apart, 0.1 px over 0.3 of the height; the f alone read
+    as a 5 at 0.32. A pixel of rounding keeps them one word; a digit a word space after a small word stays apart."""
+    re, f = (557, 121, 20, 12), (581, 120, 8, 13)
+    assert words([re, f]) == [[0, 1]]
+    assert words_of([re, f, (300, 300, 36, 60)], {0}, [0.1, 0.32, 0.95]) == {0, 1}
+    assert sorted(words([re, (590, 110, 20, 30)])) == [[0], [1]]  # a 3 30 px tall 13 px after "Re"
+
+
 def test_a_letter_smaller_than_the_frames_digits_goes_with_a_rejected_letter_of_its_word():
     """The Y of "Year" read as a sure 8 beside "ear", rejected: a printed label is smaller than the handwriting."""
     year, sure = [(100, 100, 24, 36), (126, 112, 40, 24)], [0.9, 0.1, 0.95, 0.95]
