@@ -181,6 +181,26 @@ def test_digits_on_a_rule_in_dashes_are_read(reader, digits):
     assert right >= 18  # of 20
 
 
+def test_what_is_left_of_a_faint_rule_under_two_digits_joins_neither(reader, digits):
+    """A faint rule binarizes only beside the digits it runs under: a remnant too short for a rule, thin beside
+    their strokes, joined the 6 of "36" and read as one wide digit (the old code found 5 of these 10 pairs). A thin
+    tail that widens a piece is a rule's."""
+    images, _ = digits
+    found_right = 0
+    for k in range(0, 20, 2):
+        ink = np.zeros((480, 640), np.float32)
+        x, truth = 200, []
+        for digit in images[k : k + 2]:
+            tile = ink_tile(digit, 70)
+            put(ink, tile, x, 300 - tile.shape[0])
+            truth.append((x, 300 - tile.shape[0], tile.shape[1], tile.shape[0]))
+            x += tile.shape[1] + 25
+        cv2.line(ink, (truth[1][0] - 20, 299), (x + 25, 299), 0.6, 2)  # under the second only, 50 px past it
+        found = reader.read(photograph(ink, np.random.default_rng(k))).digits
+        found_right += len(found) == 2 and matched([d.box for d in found], truth) == 2
+    assert found_right >= 9  # of 10
+
+
 @pytest.mark.parametrize("word", ["Box", "Total", "Sum", "No", "Year"])
 def test_a_printed_word_beside_a_number_adds_no_digit(reader, digits, word):
     images, _ = digits

@@ -9,7 +9,9 @@ straight runs at least that long and at most `p.rule_thickness` thick are
 cleared, except where a stroke crosses them (ink right on both sides of the
 rule); of a piece framed like a box, the lines along its sides, and in a
 row of boxes that touch, the sides between them; and the frame's pieces are
-found again. Last, what is left of rules that came out in dashes (`broken_rules`).
+found again. Last, what is left of rules that came out in dashes (`broken_rules`). A faint
+rule may come out only beside the digits it runs under: a thin run that widens a piece is
+cleared too (`rule_tail`).
 """
 
 from collections.abc import Callable
@@ -212,6 +214,26 @@ def runs_of(flags: np.ndarray) -> list[tuple[int, int]]:
     return [(int(start), int(end)) for start, end in zip(edges[::2], edges[1::2])]
 
 
+def rule_tail(mask: np.ndarray, contour: np.ndarray, p: Params) -> np.ndarray:
+    """Pixels of a faint rule's remnant that widens a piece at least as wide as tall (0/1; none: all zeros).
+
+    A faint rule binarizes only beside the digits it runs under: what is left
+    is too short for a rule and joins a digit, whose box it widens (the 6 of
+    "36" read with 50 px of rule beside it). A horizontal run at least as long
+    as the piece is tall and thinner than half the piece's strokes (a digit's
+    own bar is as thick as its strokes) is such a remnant, if without it the
+    piece is narrower by `p.tail` of its height; where a stroke crosses it, it stays.
+    """
+    h, w = mask.shape
+    width = 2 * cv2.countNonZero(mask) / max(cv2.arcLength(contour, True), 1.0)  # ink over half the outline
+    runs = thin_runs(mask, h, min(p.rule_thickness, width / 2), horizontal=True)
+    if not runs.any():
+        return runs
+    gone = cv2.subtract(mask, without_lines(mask, runs, p.rule_thickness, horizontal=True))
+    left = np.flatnonzero(cv2.subtract(mask, gone).any(0))
+    return gone if left.size and w - (left[-1] - left[0] + 1) >= p.tail * h else np.zeros_like(mask)
+
+
 def boxy(contour: np.ndarray, box: Box, p: Params) -> bool:
     """A cheap first look: big enough for a printed box, and its convex hull fills its bounding box as a box's does.
 
@@ -238,28 +260,32 @@ def clear_structure(
     cleared_any = False
     for c, (x, y, w, h) in zip(contours, boxes):
         ruled = w >= long or h >= long
-        if not (ruled or (boxy(c, (x, y, w, h), p) and any(frame_sides(binary[y : y + h, x : x + w], p)))):
+        boxed = not ruled and boxy(c, (x, y, w, h), p) and any(frame_sides(binary[y : y + h, x : x + w], p))
+        if not (ruled or boxed or w >= h >= p.min_height):
             continue
         mask = np.zeros((h, w), np.uint8)
         cv2.drawContours(mask, [c], -1, 1, cv2.FILLED, offset=(-x, -y))
         mask &= binary[y : y + h, x : x + w]  # the piece's own ink, and what its outline hides (a boxed digit)
         at_edge = (y <= p.border, y + h >= frame_h - p.border, x <= p.border, x + w >= frame_w - p.border)
-        gone = cv2.subtract(mask, clear_runs(mask, long, p.rule_thickness, at_edge)) if ruled else np.zeros_like(mask)
-        # past the measured line by a margin: a blurred side leaves a sliver inside it that reads as a 1
-        top, bottom, left, right = (side + p.box_margin if side else 0 for side in frame_sides(mask, p))
-        for side in (gone[:top], gone[h - bottom :], gone[:, :left], gone[:, w - right :]):
-            side[:] = 1  # a box's outline: the lines along its sides, and whatever touches them from inside
-        inside = (x + left, y + top, w - left - right, h - top - bottom)
-        walls = np.zeros(max(inside[2], 0), bool)
-        if top and bottom and left and right and inside[2] >= p.box_row * inside[3]:
-            walls = dividers(mask[top : h - bottom, left : w - right], p)
-            gone[top : h - bottom, left : w - right][:, walls] = 1
-        if top or bottom or left or right:
-            # each box's inside between the dividers, and the whole inside (a digit's upright stroke, inked from
-            # the top side to the bottom one, passes for a divider)
-            cells += [(inside[0] + a, inside[1], b - a, inside[3]) for a, b in runs_of(~walls)]
-            if walls.any():
-                cells.append(inside)
+        if not (ruled or boxed):  # at least as wide as tall: a faint rule's remnant may widen it
+            gone = rule_tail(mask, c, p)
+        else:
+            gone = cv2.subtract(mask, clear_runs(mask, long, p.rule_thickness, at_edge)) if ruled else np.zeros_like(mask)
+            # past the measured line by a margin: a blurred side leaves a sliver inside it that reads as a 1
+            top, bottom, left, right = (side + p.box_margin if side else 0 for side in frame_sides(mask, p))
+            for side in (gone[:top], gone[h - bottom :], gone[:, :left], gone[:, w - right :]):
+                side[:] = 1  # a box's outline: the lines along its sides, and whatever touches them from inside
+            inside = (x + left, y + top, w - left - right, h - top - bottom)
+            walls = np.zeros(max(inside[2], 0), bool)
+            if top and bottom and left and right and inside[2] >= p.box_row * inside[3]:
+                walls = dividers(mask[top : h - bottom, left : w - right], p)
+                gone[top : h - bottom, left : w - right][:, walls] = 1
+            if top or bottom or left or right:
+                # each box's inside between the dividers, and the whole inside (a digit's upright stroke, inked from
+                # the top side to the bottom one, passes for a divider)
+                cells += [(inside[0] + a, inside[1], b - a, inside[3]) for a, b in runs_of(~walls)]
+                if walls.any():
+                    cells.append(inside)
         gone &= mask
         if gone.any():
             binary[y : y + h, x : x + w][gone > 0] = 0
