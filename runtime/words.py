@@ -30,7 +30,7 @@ the I of "Invoice" goes with "nvoice" (the pages family of
 from collections.abc import Sequence
 from statistics import median
 
-from digit_cnn_edge.runtime.segment import Box
+from digit_cnn_edge.runtime.segment.params import Box
 
 WORD_GAP = 0.3
 """Two pieces are letters of one word when the gap between them is under this share of the taller one's height,

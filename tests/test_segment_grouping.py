@@ -98,3 +98,13 @@ def test_a_digit_broken_at_its_waist_on_a_page_of_words_joins_where_half_of_it_i
                          lambda crops: np.array([top, bowl, whole]))  # host (the top), piece (the bowl), merged
     pair = [b for b in blobs if upper in b.members or lower in b.members]
     assert [sorted(b.members) for b in pair] == ([[upper, lower]] if joined else [[upper], [lower]])
+
+
+def test_a_printed_letter_above_a_digit_is_no_fragment_of_it():
+    """The T of "Total" printed just above a 3 (a cleared rule between them) is small and near enough to be a
+    fragment of it, and the 3 read as surely with it: its "o", a letter beside it, says it is one of a word."""
+    three, t, o, tal = (383, 156, 66, 86), (449, 115, 22, 27), (468, 121, 18, 21), (487, 114, 36, 28)
+    found, _ = candidates([three, t, o, tal], Params())
+    assert not [c for c in found if c.host == 0]
+    found, _ = candidates([three, t], Params())  # alone, it may be a pen lift of the 3's
+    assert [(c.piece, c.host) for c in found] == [(1, 0)]

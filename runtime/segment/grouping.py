@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from digit_cnn_edge.runtime.segment.params import Blob, Box, Judge, Params
+from digit_cnn_edge.runtime.words import in_one_word
 
 
 def _gap(a: Box, b: Box) -> tuple[int, int]:
@@ -44,7 +45,8 @@ def candidates(boxes: list[Box], p: Params) -> tuple[list[Candidate], float]:
     A fragment is under `p.fragment` of the height of a piece within `p.reach`
     of that piece's height (a pen lift, a 5's bar, a speck); a piece that is
     nobody's fragment is digit-sized. Each fragment picks its nearest digit-sized
-    neighbour whose box, grown by the fragment, keeps its shape. Two digit-sized
+    neighbour whose box, grown by the fragment, keeps its shape, unless it
+    stands in a word with another piece (`lettered`). Two digit-sized
     pieces are halves when one stands on the other, nearly touching, and together
     they are no taller than `p.grow` times the typical digit of their line
     (`line_typical`): a 4 written above a 9 is twice that tall. Of their line,
@@ -72,6 +74,8 @@ def candidates(boxes: list[Box], p: Params) -> tuple[list[Candidate], float]:
         ]
         if near:
             found[f] = Candidate(f, min(near, key=lambda j: max(_gap(boxes[f], boxes[j]))), half=False)
+    for f in [f for f, c in found.items() if lettered(f, c.host, boxes, found)]:
+        del found[f]
     digits = [i for i in range(n) if i not in fragments and boxes[i][3] >= p.min_height]
     typical = float(median(boxes[i][3] for i in digits)) if digits else 0.0
 
@@ -105,6 +109,15 @@ def candidates(boxes: list[Box], p: Params) -> tuple[list[Candidate], float]:
                     found[i] = Candidate(i, j, half=True, typical=height)
                     hosting.add(j)
     return list(found.values()), typical
+
+
+def lettered(f: int, host: int, boxes: list[Box], found: dict[int, Candidate]) -> bool:
+    """Whether fragment `f` stands in a word with a piece other than its host and its host's other fragments: the T
+    of "Total" printed just above a 3, whose "o" beside it says it is a letter (`words.in_one_word`)."""
+    return any(
+        k not in (f, host) and (k not in found or found[k].host != host) and in_one_word(boxes[f], boxes[k])
+        for k in range(len(boxes))
+    )
 
 
 def keeps_shape(digit: Box, grown: Box, p: Params, typical: float = 0.0) -> bool:
