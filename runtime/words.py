@@ -47,10 +47,10 @@ HEIGHT_RATIO = 2.2
 CLOSE_RATIO = 3.0
 """... or up to this many times as tall and nearly touching (`CLOSE_GAP`, `CLOSE_OVERLAP`): a handwriting face's
 capital beside its small letters ("T" and "ax" of "Tax" in dkg Italic, 2.24x)."""
-CLOSE_GAP = 0.1
+CLOSE_GAP = 0.2
 """Nearly touching: a gap under this share of the shorter piece's height (a number written after a word stands a
 word space off: at 0.3, a 1 written 10 px after "Order", 2.2x as tall as its "rder", joined the word and went with
-it, tune pages) ..."""
+it; a handwriting face's "l" 3x as tall as the "oo" 3 px after it is of their word, tune pages) ..."""
 CLOSE_OVERLAP = 0.3
 """... and across each other by less than this share of it: a piece of a digit the grouping left apart lies
 further into the digit's box (a 6's loop, rejected, 12 px into its 6, took the doubtful 6 with it: scratch
@@ -69,7 +69,8 @@ of `digit_height` tall stays when its word goes: a digit chained into a word it 
 DOUBT = 0.6
 """A piece read below this top probability is doubtful: it goes with any rejected piece of its word."""
 LETTER_HEIGHT = 0.65
-"""So does a piece under this share of the frame's digit height (`digit_height`)."""
+"""So does a piece under this share of the frame's digit height (`digit_height`), where a rejected piece of its word
+is as wide as a letter (`LETTER_WIDTH`): a box's side left beside a small boxed 1 is no letter (scratch pages)."""
 SURE = 0.9
 """The frame's digit height is the median height of the pieces read at this top probability or more, in words
 without a rejected piece; in a frame with none, no piece is small."""
@@ -151,10 +152,15 @@ def words_of(boxes: list[Box], rejected: set[int], confidence: list[float]) -> s
                 i
                 for i in word
                 if confidence[i] < DOUBT
-                or boxes[i][3] < small
+                or (boxes[i][3] < small and any(wide(boxes[j]) for j in word if j in rejected))
                 or (confidence[i] < SURE and any(touches_letters(boxes[i], boxes[j]) for j in word if j in rejected))
             )
     return out
+
+
+def wide(letters: Box) -> bool:
+    """As wide as a letter for its height (`LETTER_WIDTH`): not a stroke, such as a box's side."""
+    return letters[2] >= LETTER_WIDTH * letters[3]
 
 
 def touches_letters(piece: Box, letters: Box) -> bool:
@@ -164,7 +170,7 @@ def touches_letters(piece: Box, letters: Box) -> bool:
     shorter = min(piece[3], letters[3])
     gap = across(piece, letters)
     return (
-        letters[2] >= LETTER_WIDTH * letters[3]
+        wide(letters)
         and letters[3] >= LETTER_SHARE * piece[3]
         and -CLOSE_OVERLAP * shorter < gap < CLOSE_GAP * shorter
     )

@@ -246,6 +246,8 @@ def test_a_capital_much_taller_than_the_letters_beside_it_is_of_their_word_only_
     assert words([t, ax]) == [[0, 1]]
     rder, one = (300, 327, 53, 39), (363, 284, 48, 86)  # a 1 written 10 px after "Order", 2.21x as tall as its "rder":
     assert sorted(words([rder, one])) == [[0], [1]]  # just over HEIGHT_RATIO, so only the close rule could join them
+    l, oo = (224, 390, 7, 51), (234, 419, 30, 17)  # the "l" of "Floor" in a handwriting face, 3x as tall as "oo"
+    assert words([l, oo]) == [[0, 1]]  # 3 px before them
     six, loop = (32, 40, 35, 60), (55, 63, 24, 21)  # a 6 and a piece of its loop the grouping left apart, 12 px into it
     assert sorted(words([six, loop])) == [[0], [1]]
 
@@ -298,6 +300,17 @@ def test_a_capital_joined_to_rejected_letters_goes_with_them_a_digit_beside_a_bo
     assert words_of([*ones, *digits], {1}, [0.84, 0.26, 0.75, 0.95, 0.95]) == {1}
     six, loop = (183, 196, 55, 116), (227, 238, 47, 41)  # a 6's stem, and its loop the grouping left apart, rejected
     assert words_of([six, loop, *digits], {1}, [0.61, 0.12, 0.95, 0.95]) == {1}
+
+
+def test_a_small_digit_beside_a_boxs_side_stays_a_small_letter_beside_a_letter_goes():
+    """A boxed 1 34 px tall, on a page whose digits are 71 px, chained to what is left of its box's side (rejected),
+    went as a small letter of a word: a stroke is no letter. Beside a rejected letter, it goes."""
+    one, side, three = (336, 103, 10, 34), (352, 91, 11, 46), (368, 94, 30, 47)
+    tall = [(100, 300, 40, 71), (150, 300, 40, 71)]
+    assert [0, 1, 2] in words([one, side, three, *tall])
+    assert words_of([one, side, three, *tall], {1}, [0.89, 0.11, 0.9, 0.95, 0.95]) == {1}
+    letter = (352, 101, 24, 36)
+    assert words_of([one, letter, *tall], {1}, [0.89, 0.11, 0.95, 0.95]) == {0, 1}
 
 
 def test_the_segmenter_reports_the_pieces_that_are_no_digit(digits):
