@@ -55,3 +55,17 @@ def test_two_boxes_a_rules_stub_joins_are_not_one_box():
     piece[0:2, 15:] = 1  # what is left of the rule they hung from
     piece[88:90, :] = 1  # the faint rule's dashes, one past the left side
     assert frame_sides(piece, Params()) == (0, 0, 0, 0)
+
+
+def test_a_side_behind_the_stubs_of_two_rules_is_a_side():
+    """Two faint rules through a row of boxes leave a stub each past a box's side, at two heights: each stub is one
+    rule's thickness across, the two together are not, and the box was lost with the digit it held."""
+    p = Params()
+    piece = np.zeros((100, 111), np.uint8)
+    piece[:, :96] = box_without_top(96)
+    piece[:3, :96] = 1  # its top side too
+    piece[40:42, 96:] = piece[88:90, 96:] = 1  # the two rules' dashes, 15 px past the right side
+    top, bottom, left, right = frame_sides(piece, p)
+    assert top >= 3 and bottom >= 3 and left >= 3 and right >= 18  # the stubs inside the right side's width
+    piece[40:70, 96:] = 1  # ink 30 px across outside the side: no stub
+    assert frame_sides(piece, p) == (0, 0, 0, 0)

@@ -139,10 +139,10 @@ def frame_sides(mask: np.ndarray, p: Params) -> tuple[int, int, int, int]:
 
     A box has ink along nearly all of three of its sides or four (three: a box
     standing on a ruled line loses that side with the rule) and room inside.
-    A side may stand in from the piece's edge where what lies outside it is a
-    rule's stub (ink within one rule's thickness across: a faint rule that came
-    out in dashes leaves one on the box's side); its thickness then counts from
-    the edge, so that the stub goes with the side. Such a piece with a line
+    A side may stand in from the piece's edge where what lies outside it is
+    rules' stubs (ink in bands each within one rule's thickness across: a faint
+    rule that came out in dashes leaves one on the box's side, and two rules
+    two); its thickness then counts from the edge, so that the stubs go with the side. Such a piece with a line
     across its inside is two boxes a rule's remnant joins, not one. Not a box:
     all zeros.
     """
@@ -179,7 +179,7 @@ def _side_start(profile: np.ndarray, outside: Callable[[int], np.ndarray], band:
 
     Looked for within three rule thicknesses of the edge (a dash's end past the side; a rule the box hangs from
     runs on much further) and a quarter of the piece; deeper than `band` only if the ink outside it
-    (`outside(depth)`: which lines across hold ink) is a rule's stub.
+    (`outside(depth)`: which lines across hold ink) is rules' stubs.
     """
     inked = np.flatnonzero(profile[: max(band, min(3 * band, len(profile) // 4))] >= p.box_cover)
     if not inked.size:
@@ -187,8 +187,8 @@ def _side_start(profile: np.ndarray, outside: Callable[[int], np.ndarray], band:
     start = int(inked[0])
     if start < band:
         return 0
-    across = np.flatnonzero(outside(start - 2))  # not the two lines beside the side: its blur, its corners
-    return start if across.size and across[-1] - across[0] < band else None
+    across = runs_of(outside(start - 2))  # not the two lines beside the side: its blur, its corners
+    return start if across and all(end - first < band for first, end in across) else None
 
 
 def dividers(inside: np.ndarray, p: Params) -> np.ndarray:
