@@ -234,6 +234,11 @@ def rule_tail(mask: np.ndarray, contour: np.ndarray, p: Params) -> np.ndarray:
     return gone if left.size and w - (left[-1] - left[0] + 1) >= p.tail * h else np.zeros_like(mask)
 
 
+def _longest_row(crop: np.ndarray) -> int:
+    """The most ink in one row of `crop`: no run in it is longer (a cheap first look for `rule_tail`)."""
+    return int(cv2.reduce(crop, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).max())
+
+
 def boxy(contour: np.ndarray, box: Box, p: Params) -> bool:
     """A cheap first look: big enough for a printed box, and its convex hull fills its bounding box as a box's does.
 
@@ -261,7 +266,7 @@ def clear_structure(
     for c, (x, y, w, h) in zip(contours, boxes):
         ruled = w >= long or h >= long
         boxed = not ruled and boxy(c, (x, y, w, h), p) and any(frame_sides(binary[y : y + h, x : x + w], p))
-        if not (ruled or boxed or w >= h >= p.min_height):
+        if not (ruled or boxed or (w >= h >= p.min_height and _longest_row(binary[y : y + h, x : x + w]) >= h)):
             continue
         mask = np.zeros((h, w), np.uint8)
         cv2.drawContours(mask, [c], -1, 1, cv2.FILLED, offset=(-x, -y))
