@@ -70,7 +70,10 @@ DOUBT = 0.6
 """A piece read below this top probability is doubtful: it goes with any rejected piece of its word."""
 LETTER_HEIGHT = 0.65
 """So does a piece under this share of the frame's digit height (`digit_height`), where a rejected piece of its word
-is as wide as a letter (`LETTER_WIDTH`): a box's side left beside a small boxed 1 is no letter (scratch pages)."""
+is no stroke (`STROKE_WIDTH`)."""
+STROKE_WIDTH = 0.35
+"""A piece narrower than this share of its height is a stroke: a box's side left beside a small boxed 1 (0.24,
+scratch pages), not letters ("ll" joined in a handwriting face, 0.43-0.48)."""
 SURE = 0.9
 """The frame's digit height is the median height of the pieces read at this top probability or more, in words
 without a rejected piece; in a frame with none, no piece is small."""
@@ -129,8 +132,8 @@ def not_digits(boxes: list[Box], confidence: list[float], others: Sequence[Box],
 def words_of(boxes: list[Box], rejected: set[int], confidence: list[float]) -> set[int]:
     """Indices of the pieces that are rejected, in a word enough of whose pieces are rejected (`WORD_REJECTED`) or
     rejected or doubtful (`WORD_DOUBTED`, `DOUBTED_HEIGHT`) but for those read surely (`SURE`) and as tall as the
-    frame's digits (`DOUBTED_HEIGHT`), or doubtful, small (`LETTER_HEIGHT`) or not sure and nearly touching rejected
-    letters (`touches_letters`) in a word with a rejected piece."""
+    frame's digits (`DOUBTED_HEIGHT`), or doubtful, small (`LETTER_HEIGHT`, beside a rejected piece that is no
+    `stroke`) or not sure and nearly touching rejected letters (`touches_letters`) in a word with a rejected piece."""
     count, share = WORD_REJECTED
     groups = words(boxes)
     height = digit_height(boxes, groups, rejected, confidence)
@@ -152,15 +155,15 @@ def words_of(boxes: list[Box], rejected: set[int], confidence: list[float]) -> s
                 i
                 for i in word
                 if confidence[i] < DOUBT
-                or (boxes[i][3] < small and any(wide(boxes[j]) for j in word if j in rejected))
+                or (boxes[i][3] < small and any(not stroke(boxes[j]) for j in word if j in rejected))
                 or (confidence[i] < SURE and any(touches_letters(boxes[i], boxes[j]) for j in word if j in rejected))
             )
     return out
 
 
-def wide(letters: Box) -> bool:
-    """As wide as a letter for its height (`LETTER_WIDTH`): not a stroke, such as a box's side."""
-    return letters[2] >= LETTER_WIDTH * letters[3]
+def stroke(piece: Box) -> bool:
+    """Narrower than a letter for its height (`STROKE_WIDTH`): a box's side, a rule's end."""
+    return piece[2] < STROKE_WIDTH * piece[3]
 
 
 def touches_letters(piece: Box, letters: Box) -> bool:
@@ -170,7 +173,7 @@ def touches_letters(piece: Box, letters: Box) -> bool:
     shorter = min(piece[3], letters[3])
     gap = across(piece, letters)
     return (
-        wide(letters)
+        letters[2] >= LETTER_WIDTH * letters[3]
         and letters[3] >= LETTER_SHARE * piece[3]
         and -CLOSE_OVERLAP * shorter < gap < CLOSE_GAP * shorter
     )

@@ -304,13 +304,16 @@ def test_a_capital_joined_to_rejected_letters_goes_with_them_a_digit_beside_a_bo
 
 def test_a_small_digit_beside_a_boxs_side_stays_a_small_letter_beside_a_letter_goes():
     """A boxed 1 34 px tall, on a page whose digits are 71 px, chained to what is left of its box's side (rejected),
-    went as a small letter of a word: a stroke is no letter. Beside a rejected letter, it goes."""
+    went as a small letter of a word: a stroke is no letter. Beside a rejected letter, it goes, as does the "Ce" of a
+"Cell" whose "ll" is one narrow piece."""
     one, side, three = (336, 103, 10, 34), (352, 91, 11, 46), (368, 94, 30, 47)
     tall = [(100, 300, 40, 71), (150, 300, 40, 71)]
     assert [0, 1, 2] in words([one, side, three, *tall])
     assert words_of([one, side, three, *tall], {1}, [0.89, 0.11, 0.9, 0.95, 0.95]) == {1}
     letter = (352, 101, 24, 36)
     assert words_of([one, letter, *tall], {1}, [0.89, 0.11, 0.95, 0.95]) == {0, 1}
+    ce, ll = (33, 214, 36, 28), (70, 211, 15, 35)  # "Cell" in a handwriting face: "ll" joined, rejected, narrow
+    assert words_of([ce, ll, *tall], {1}, [0.92, 0.14, 0.95, 0.95]) == {0, 1}  # but letters, not a stroke
 
 
 def test_the_segmenter_reports_the_pieces_that_are_no_digit(digits):

@@ -142,9 +142,9 @@ def frame_sides(mask: np.ndarray, p: Params) -> tuple[int, int, int, int]:
     A side may stand in from the piece's edge where what lies outside it is
     rules' stubs (ink in bands each within one rule's thickness across: a faint
     rule that came out in dashes leaves one on the box's side, and two rules
-    two); its thickness then counts from the edge, so that the stubs go with the side. Such a piece with a line
-    across its inside is two boxes a rule's remnant joins, not one. Not a box:
-    all zeros.
+    two); its thickness then counts from the edge, so that the stubs go with
+    the side. Such a piece with a line across its inside is two boxes a rule's
+    remnant joins, not one. Not a box: all zeros.
     """
     h, w = mask.shape
     band = p.rule_thickness
