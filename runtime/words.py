@@ -9,7 +9,8 @@ or more, at least 40% of it, are rejected ("Floor" has its F and its r
 rejected, so its l and o's go with them), or when more than half of it, two
 pieces at least, is rejected or doubtful ("Box": B rejected, x doubtful; a
 word in a handwriting face, shorter than the frame's digits, most of whose
-letters read doubtfully as digits). A piece read surely and as tall as the
+letters read doubtfully as digits, or a capital with small letters at most
+two thirds its height, one of them doubtful). A piece read surely and as tall as the
 frame's digits stays even then: a digit written just before a word, a little
 under a word space from it, is chained into the word but is no letter of it
 (a 0 12 px before "Account").
@@ -66,6 +67,12 @@ DOUBTED_HEIGHT = 0.9
 this share of `digit_height`): a number as tall as the frame's others keeps its two doubtful digits of three, and
 in a frame with no sure digit to measure by, so does every number. A piece read surely (`SURE`) at least this share
 of `digit_height` tall stays when its word goes: a digit chained into a word it was written just before."""
+MIXED = (3, 1.5)
+"""A word much shorter than the frame's digits (its median under `LETTER_HEIGHT` of them) with a doubtful piece and
+none rejected goes whole, too, when it has at least this many pieces and its tallest is this many times as tall as
+its shortest: a capital and its small letters ("Bus" in a handwriting face, 28 and 16 px on a page of 50-70 px
+digits, read 8, 6 and 5 at 0.67, 0.57 and 0.89), where a number's digits are of one height. Not a number with a
+flat 0 in it, 19 px among digits of 40 (tune frames of blocks): its median is near the frame's."""
 DOUBT = 0.6
 """A piece read below this top probability is doubtful: it goes with any rejected piece of its word."""
 LETTER_HEIGHT = 0.65
@@ -131,7 +138,7 @@ def not_digits(boxes: list[Box], confidence: list[float], others: Sequence[Box],
 
 def words_of(boxes: list[Box], rejected: set[int], confidence: list[float]) -> set[int]:
     """Indices of the pieces that are rejected, in a word enough of whose pieces are rejected (`WORD_REJECTED`) or
-    rejected or doubtful (`WORD_DOUBTED`, `DOUBTED_HEIGHT`) but for those read surely (`SURE`) and as tall as the
+    rejected or doubtful (`WORD_DOUBTED`, `DOUBTED_HEIGHT`, `MIXED`) but for those read surely (`SURE`) and as tall as the
     frame's digits (`DOUBTED_HEIGHT`), or doubtful, small (`LETTER_HEIGHT`, beside a rejected piece that is no
     `stroke`) or not sure and nearly touching rejected letters (`touches_letters`) in a word with a rejected piece."""
     count, share = WORD_REJECTED
@@ -142,10 +149,17 @@ def words_of(boxes: list[Box], rejected: set[int], confidence: list[float]) -> s
     for word in groups:
         bad = sum(i in rejected for i in word)
         doubted = bad + sum(i not in rejected and confidence[i] < DOUBT for i in word)
+        heights = [boxes[i][3] for i in word]
         doubtful = (
             doubted >= 2
             and doubted > WORD_DOUBTED * len(word)
-            and (bad > 0 or median(boxes[i][3] for i in word) < tall)
+            and (bad > 0 or median(heights) < tall)
+        ) or (
+            bad == 0
+            and doubted >= 1
+            and len(word) >= MIXED[0]
+            and max(heights) >= MIXED[1] * min(heights)
+            and median(heights) < small
         )  # the median only where it matters: most words of a frame are numbers read surely
         if (bad >= count and bad >= share * len(word)) or doubtful:
             # but for a digit it chained in: read surely, as tall as the frame's digits (a frame with none sure has none)

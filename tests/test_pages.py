@@ -241,6 +241,23 @@ def test_a_word_in_a_handwriting_face_goes_whole_when_most_of_it_is_doubtful_tho
     assert words_of(doubted[:2], set(), [0.5, 0.45]) == set()  # no sure digit to measure the frame's by: kept
 
 
+def test_a_capital_and_small_letters_with_one_doubtful_go_whole_a_number_of_one_height_does_not():
+    """ "Bus" in a handwriting face: B 28 px, u 16 px, s 19 px, read 8, 6 and 5 at 0.67, 0.57 and 0.89, no letter
+    rejected and one doubtful, on a page of 50 px digits. Three digits of one height with one doubtful stay."""
+    bus = [(235, 90, 26, 28), (257, 99, 13, 16), (267, 97, 15, 19)]
+    frame = [(100, 300, 30, 50), (140, 300, 30, 50)]
+    assert [0, 1, 2] in words([*bus, *frame])
+    assert words_of([*bus, *frame], set(), [0.67, 0.57, 0.89, 0.95, 0.95]) == {0, 1, 2}
+    small_number = [(235, 90, 18, 28), (257, 91, 18, 27), (279, 90, 18, 28)]  # a number smaller than the frame's
+    assert words_of([*small_number, *frame], set(), [0.67, 0.57, 0.89, 0.95, 0.95]) == set()
+    assert words_of([*bus, *frame], set(), [0.67, 0.75, 0.89, 0.95, 0.95]) == set()  # none doubtful
+    block = [(106, 29, 26, 41), (148, 31, 21, 36), (176, 27, 26, 43),  # a frame of blocks, a flat 0 on its second line
+             (106, 83, 33, 38), (149, 81, 20, 39), (181, 92, 34, 19), (219, 84, 36, 29), (261, 71, 38, 45),
+             (106, 142, 42, 46), (199, 144, 27, 37), (248, 140, 39, 43), (332, 141, 28, 38)]
+    read = [0.92, 0.85, 0.89, 0.93, 0.86, 0.58, 0.9, 0.9, 0.94, 0.94, 0.92, 0.91]
+    assert words_of(block, set(), read) == set()  # "057" is a word of mixed heights, but near the frame's digits
+
+
 def test_a_capital_much_taller_than_the_letters_beside_it_is_of_their_word_only_when_nearly_touching():
     t, ax = (100, 100, 30, 47), (128, 122, 40, 21)  # "Tax" in dkg Italic: T 2.24x as tall as "ax", boxes overlapping
     assert words([t, ax]) == [[0, 1]]
