@@ -10,10 +10,10 @@ rejected, so its l and o's go with them), or when more than half of it, two
 pieces at least, is rejected or doubtful ("Box": B rejected, x doubtful; a
 word in a handwriting face, shorter than the frame's digits, most of whose
 letters read doubtfully as digits, or a capital with small letters at most
-two thirds its height, one of them doubtful). A piece read surely and as tall as the
-frame's digits stays even then: a digit written just before a word, a little
-under a word space from it, is chained into the word but is no letter of it
-(a 0 12 px before "Account").
+two thirds its height, one of them doubtful). A piece read surely and as
+tall as the frame's digits stays even then: a digit written just before a
+word, a little under a word space from it, is chained into the word but is
+no letter of it (a 0 12 px before "Account").
 Otherwise only the pieces the classifier doubts go with a rejected piece of
 their word, those smaller than the frame's handwriting (a printed label is
 smaller than the digits written beside it: the Y of "Year" reads as an 8 with
@@ -88,7 +88,8 @@ LETTER_WIDTH = 0.5
 """A piece read below `SURE` that nearly touches rejected letters (`touches_letters`) goes with them too: a
 handwriting face joins its letters ("Y" + "ear", "C" + "ode" read as 8 and 6 at 0.79-0.89, the f after "Re"),
 where a digit written after a word stands a word space off. Letters are at least this share of their height wide:
-the side of a printed box between two boxed 1s, rejected, is no letter (scratch pages) ..."""
+the side of a printed box between two boxed 1s, rejected, is no letter (scratch pages); stricter than
+`STROKE_WIDTH`, at which a 1 of a tune block went with the piece beside it ..."""
 LETTER_SHARE = 0.5
 """... and at least this share of the piece's height: a 6's loop the grouping left apart, rejected, overlapping its
 stem 116 px tall, is none either (tune frames of light on dark)."""
@@ -150,18 +151,18 @@ def words_of(boxes: list[Box], rejected: set[int], confidence: list[float]) -> s
         bad = sum(i in rejected for i in word)
         doubted = bad + sum(i not in rejected and confidence[i] < DOUBT for i in word)
         heights = [boxes[i][3] for i in word]
-        doubtful = (
-            doubted >= 2
-            and doubted > WORD_DOUBTED * len(word)
-            and (bad > 0 or median(heights) < tall)
-        ) or (
+        # the median only where it matters: most words of a frame are numbers read surely
+        mostly_doubted = (
+            doubted >= 2 and doubted > WORD_DOUBTED * len(word) and (bad > 0 or median(heights) < tall)
+        )
+        mixed = (
             bad == 0
             and doubted >= 1
             and len(word) >= MIXED[0]
             and max(heights) >= MIXED[1] * min(heights)
             and median(heights) < small
-        )  # the median only where it matters: most words of a frame are numbers read surely
-        if (bad >= count and bad >= share * len(word)) or doubtful:
+        )
+        if (bad >= count and bad >= share * len(word)) or mostly_doubted or mixed:
             # but for a digit it chained in: read surely, as tall as the frame's digits (a frame with none sure has none)
             out.update(i for i in word if not (height and confidence[i] >= SURE and boxes[i][3] >= tall))
         elif bad:

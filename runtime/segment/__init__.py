@@ -17,7 +17,8 @@
    them, strokes crossing them kept, and the pieces found again, so a digit
    on a ruled line or in a printed box comes apart from it. A rule that came
    out in dashes (faint, or cut by the boxes it runs through) is found on the
-   frame as binarized (`broken_rules`) and what is left of it cleared after.
+   frame as binarized (`broken_rules`) and what is left of it cleared after;
+   a thin remnant of one that widens a digit's piece goes too (`rule_tail`).
 3. `group_pieces` (`grouping.py`): only a fragment joins a digit. A fragment is a piece under
    half the height of a piece it touches (a pen lift, a 5's detached bar, a
    speck). It joins its nearest digit-sized neighbour if the grown box keeps
@@ -25,11 +26,11 @@
    crop reads about as confidently as the digit alone, all candidates in one
    batch. Two digit-sized pieces merge only as halves, one on the other and
    together within 1.5 times the digit height of their line (a broken 8, a 3
-   broken at its waist),
-   when the whole reads better than both, or as a digit where one half alone
-   does not; fragments join only digit-sized pieces, and all of a digit's
-   fragments together must keep it within its own shape limits, so merges
-   cannot chain. A part kept apart that lies
+   broken at its waist), when the whole reads better than both, or as a digit
+   where one half alone does not; fragments join only digit-sized pieces, a
+   fragment standing in a word is a letter and joins none, and all of a
+   digit's fragments together must keep it within its own shape limits, so
+   merges cannot chain. A part kept apart that lies
    mostly inside its digit's box, or a fragment kept apart that does not read
    as a digit on its own, is dropped, never read as a digit.
    `split_touching`: a narrow blob far taller than the frame's typical digit

@@ -8,13 +8,13 @@ import cv2
 import numpy as np
 
 from digit_cnn_edge.runtime.segment.params import Blob, Box, Judge, Params
-from digit_cnn_edge.runtime.words import in_one_word
+from digit_cnn_edge.runtime.words import across, in_one_word
 
 
 def _gap(a: Box, b: Box) -> tuple[int, int]:
     """Horizontal and vertical gaps between two boxes (negative: they overlap by that much)."""
-    (x1, y1, w1, h1), (x2, y2, w2, h2) = a, b
-    return max(x1, x2) - min(x1 + w1, x2 + w2), max(y1, y2) - min(y1 + h1, y2 + h2)
+    (_, y1, _, h1), (_, y2, _, h2) = a, b
+    return across(a, b), max(y1, y2) - min(y1 + h1, y2 + h2)
 
 
 def share_inside(inner: Box, outer: Box) -> float:
