@@ -1,9 +1,10 @@
 """Step 2b of the segmenter on its own: what counts as a printed rule."""
 
+import cv2
 import numpy as np
 
 from digit_cnn_edge.runtime.segment import Params
-from digit_cnn_edge.runtime.segment.rules import frame_sides, thin_runs
+from digit_cnn_edge.runtime.segment.rules import frame_sides, rule_tail, thin_runs
 
 
 def test_a_run_is_as_long_as_asked_even_where_it_spans_the_whole_piece():
@@ -69,3 +70,19 @@ def test_a_side_behind_the_stubs_of_two_rules_is_a_side():
     assert top >= 3 and bottom >= 3 and left >= 3 and right >= 18  # the stubs inside the right side's width
     piece[40:70, 96:] = 1  # ink 30 px across outside the side: no stub
     assert frame_sides(piece, p) == (0, 0, 0, 0)
+
+
+def test_a_rules_remnant_broken_by_a_pixel_is_cleared_as_if_whole():
+    """A faint rule's remnant that widens a piece comes out of the threshold with gaps of a pixel or two in it (the
+    3 of a boxed "Ref 3" with 99 px of rule beside it, under the piece's 107 px): each stretch alone is shorter than
+    the piece is tall, and the remnant stayed."""
+    p = Params()
+    piece = np.zeros((60, 120), np.uint8)
+    piece[:, 70:80] = 1  # a stroke, 10 px wide and as tall as the piece
+    piece[30, :70] = 1  # a thin run 70 px long up to it ...
+    contour = max(cv2.findContours(piece, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)[0], key=cv2.contourArea)
+    assert rule_tail(piece, contour, p)[30, :68].all()  # ... is a rule's remnant: 80 px with the stroke
+    piece[30, 40] = 0  # broken a pixel wide: 40 and 29 px (39 and 40 with the stroke)
+    contour = max(cv2.findContours(piece, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)[0], key=cv2.contourArea)
+    gone = rule_tail(piece, contour, p)
+    assert gone[30, :40].all() and gone[30, 41:68].all() and not gone[:, 72:78].any()

@@ -223,10 +223,15 @@ def rule_tail(mask: np.ndarray, contour: np.ndarray, p: Params) -> np.ndarray:
     as the piece is tall and thinner than half the piece's strokes (a digit's
     own bar is as thick as its strokes) is such a remnant, if without it the
     piece is narrower by `p.tail` of its height; where a stroke crosses it, it stays.
+    The threshold breaks such a remnant here and there: gaps up to a rule's
+    thickness count as run (the 3 of a boxed "Ref 3" kept 99 px of rule, a
+    pixel short of a stroke it ran into, beside a piece 107 px tall).
     """
     h, w = mask.shape
     width = 2 * cv2.countNonZero(mask) / max(cv2.arcLength(contour, True), 1.0)  # ink over half the outline
-    runs = thin_runs(mask, h, min(p.rule_thickness, width / 2), horizontal=True)
+    gaps = cv2.getStructuringElement(cv2.MORPH_RECT, (p.rule_thickness + 1, 1))
+    closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, gaps)
+    runs = cv2.bitwise_and(thin_runs(closed, h, min(p.rule_thickness, width / 2), horizontal=True), mask)
     if not runs.any():
         return runs
     gone = cv2.subtract(mask, without_lines(mask, runs, p.rule_thickness, horizontal=True))
