@@ -72,6 +72,21 @@ def test_a_side_behind_the_stubs_of_two_rules_is_a_side():
     assert frame_sides(piece, p) == (0, 0, 0, 0)
 
 
+def test_a_side_behind_a_long_stub_of_a_rule_through_the_box_is_a_side():
+    """A faint rule through a boxed digit comes out in dashes: one 23 px past the box's side (more than three rule
+    thicknesses), the others across the box's inside. A line inside along the rule whose stub it is says nothing
+    of two boxes (their sides between would run across it): the box and the digit in it were lost."""
+    p = Params()
+    piece = np.zeros((100, 119), np.uint8)
+    piece[:, 23:] = box_without_top(96)
+    piece[:3, 23:] = 1  # its top side too
+    piece[50:53, :] = 1  # the rule's dashes: 23 px past the left side, and across the inside
+    top, bottom, left, right = frame_sides(piece, p)
+    assert top >= 3 and bottom >= 3 and right >= 3 and left >= 26  # the stub inside the left side's width
+    piece[:, 60:63] = 1  # a line across the rule inside: two boxes it joins
+    assert frame_sides(piece, p) == (0, 0, 0, 0)
+
+
 def test_a_rules_remnant_broken_by_a_pixel_is_cleared_as_if_whole():
     """A faint rule's remnant that widens a piece comes out of the threshold with gaps of a pixel or two in it (the
     3 of a boxed "Ref 3" with 99 px of rule beside it, under the piece's 107 px): each stretch alone is shorter than

@@ -143,8 +143,9 @@ def frame_sides(mask: np.ndarray, p: Params) -> tuple[int, int, int, int]:
     rules' stubs (ink in bands each within one rule's thickness across: a faint
     rule that came out in dashes leaves one on the box's side, and two rules
     two); its thickness then counts from the edge, so that the stubs go with
-    the side. Such a piece with a line across its inside is two boxes a rule's
-    remnant joins, not one. Not a box: all zeros.
+    the side. Such a piece with a line inside across the stubs' rule (upright
+    for stubs beside it) is two boxes that rule's remnant joins, not one; a
+    line along it is that rule's dashes through the box. Not a box: all zeros.
     """
     h, w = mask.shape
     band = p.rule_thickness
@@ -169,19 +170,21 @@ def frame_sides(mask: np.ndarray, p: Params) -> tuple[int, int, int, int]:
         last = start + int(np.flatnonzero(prof[start : start + band] >= p.box_cover)[-1]) + 1
         sides.append(last + int(np.argmin(prof[last : last + band] >= 0.5)))
     top, bottom, left, right = sides
-    if any(starts) and ((cols[left : w - right] >= p.box_cover).any() or (rows[top : h - bottom] >= p.box_cover).any()):
-        return 0, 0, 0, 0  # a side behind a stub, and a line across inside: two boxes a rule joins, not one
+    beside = any(starts[2:]) and (cols[left : w - right] >= p.box_cover).any()  # stubs of rules along the rows
+    above = any(starts[:2]) and (rows[top : h - bottom] >= p.box_cover).any()  # ... of upright ones
+    if beside or above:
+        return 0, 0, 0, 0  # a side behind a stub, and a line inside across its rule: two boxes it joins, not one
     return top, bottom, left, right
 
 
 def _side_start(profile: np.ndarray, outside: Callable[[int], np.ndarray], band: int, p: Params) -> int | None:
     """Where a side's line starts, from the edge in (0: at the edge), or None: no side there.
 
-    Looked for within three rule thicknesses of the edge (a dash's end past the side; a rule the box hangs from
-    runs on much further) and a quarter of the piece; deeper than `band` only if the ink outside it
+    Looked for within a quarter of the piece (a faint rule's dash sticks out as far as it happens to, 23 px past a
+    box that a reach of three rule thicknesses lost); deeper than `band` only if the ink outside it
     (`outside(depth)`: which lines across hold ink) is rules' stubs.
     """
-    inked = np.flatnonzero(profile[: max(band, min(3 * band, len(profile) // 4))] >= p.box_cover)
+    inked = np.flatnonzero(profile[: max(band, len(profile) // 4)] >= p.box_cover)
     if not inked.size:
         return None
     start = int(inked[0])
