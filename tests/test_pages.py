@@ -160,6 +160,27 @@ def test_a_boxed_digit_is_read_where_a_faint_rule_in_dashes_runs_through_its_box
     assert found_right >= 17  # of 20
 
 
+def test_digits_in_a_tables_cells_are_read_and_the_cells_sides_are_not(reader, digits):
+    """A table's cells whose tops and bottoms are the page's rules: with the rules cleared, each upright side
+    between them was a piece of its own, thin and straight, and read as a 1 (five false 1s in each of these rows)."""
+    images, labels = digits
+    exact = right = 0
+    for k in range(0, 20, 4):
+        ink, truth = np.zeros((480, 640), np.float32), []
+        for y in range(60, 480, 90):
+            cv2.line(ink, (0, y), (639, y), 0.7, 2)
+        for n, digit in enumerate(images[k : k + 4]):
+            tile = ink_tile(digit, 60)
+            truth.append(put(ink, tile, 120 + n * 100 + (100 - tile.shape[1]) // 2, 240 + (90 - tile.shape[0]) // 2))
+        for x in range(120, 521, 100):
+            cv2.line(ink, (x, 240), (x, 330), 0.7, 2)  # the cells' sides, from the rule at 240 to the one at 330
+        found = reader.read(photograph(ink, np.random.default_rng(k))).digits
+        if len(found) == 4 and matched([d.box for d in found], truth) == 4:
+            exact += 1
+            right += sum(d.label == label for d, label in zip(found, labels[k : k + 4]))
+    assert exact >= 4 and right >= 17  # rows of 5, digits of 20
+
+
 def test_a_bold_digit_touching_its_box_is_read_whole(reader, digits):
     """Clearing a box's sides, with a margin, cut a digit written from its top side to its bottom one into pieces
     too far apart to group (a stroke of it even passed for the divider of a row of boxes); the pieces inside one

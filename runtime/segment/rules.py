@@ -242,6 +242,25 @@ def rule_tail(mask: np.ndarray, contour: np.ndarray, p: Params) -> np.ndarray:
     return gone if left.size and w - (left[-1] - left[0] + 1) >= p.tail * h else np.zeros_like(mask)
 
 
+def cell_sides(rest: np.ndarray, rules: np.ndarray, p: Params) -> np.ndarray:
+    """Upright printed lines that ran from one cleared rule to the next (0/1), in a ruled piece without its rules.
+
+    The sides of a box, or of a table's cells, whose top and bottom are the rules: with
+    the rules cleared, each side is a piece of its own, thin and straight, and reads as
+    a 1 (a boxed 4 between two such "1"s). A piece of what is left at most a rule thick,
+    twice a digit's least height or taller, with the cleared rule's ink beside both its
+    ends is one; a digit's stroke is part of a wider piece.
+    """
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(rest, connectivity=8)
+    keep = np.zeros(n, bool)
+    for i, (x, y, w, h, area) in enumerate(stats[1:], start=1):
+        if w > 2 * p.rule_thickness or h < 2 * p.min_height or area > p.rule_thickness * h:
+            continue
+        beside = slice(max(0, x - 4), x + w + 4)  # the rule runs on past the line's ends, a blur's width off
+        keep[i] = rules[max(0, y - 3) : y + 4, beside].any() and rules[max(0, y + h - 4) : y + h + 3, beside].any()
+    return keep[labels].astype(np.uint8)
+
+
 def _longest_row(crop: np.ndarray) -> int:
     """The most ink in one row of `crop`: no run in it is longer (a cheap first look for `rule_tail`)."""
     return int(cv2.reduce(crop, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).max())
@@ -284,6 +303,8 @@ def clear_structure(
             gone = rule_tail(mask, c, p)
         else:
             gone = cv2.subtract(mask, clear_runs(mask, long, p.rule_thickness, at_edge)) if ruled else np.zeros_like(mask)
+            if ruled:
+                gone |= cell_sides(cv2.subtract(mask, gone), gone, p)
             # past the measured line by a margin: a blurred side leaves a sliver inside it that reads as a 1
             top, bottom, left, right = (side + p.box_margin if side else 0 for side in frame_sides(mask, p))
             for side in (gone[:top], gone[h - bottom :], gone[:, :left], gone[:, w - right :]):
