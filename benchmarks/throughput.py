@@ -189,7 +189,7 @@ def one_core(folder: Path, passes: int = 5) -> list[str]:
     def without_page_step() -> float:
         with (
             mock.patch("digit_cnn_edge.runtime.segment.find.clear_structure", return_value=False),
-            mock.patch("digit_cnn_edge.runtime.segment.find.broken_rules", side_effect=lambda binary, p: 0 * binary),
+            mock.patch("digit_cnn_edge.runtime.segment.find.broken_rules", side_effect=lambda binary, p, horizontal=True: 0 * binary),
         ):
             return seconds(read)
 

@@ -61,12 +61,14 @@ def segment(
     binary, weak, strong = binarize(ink, p)
     contours, boxes = pieces(ink, binary, strong)
     dashed = broken_rules(binary, p)  # on the whole frame, before the solid runs of a rule are cleared
+    margins = broken_rules(binary, p, horizontal=False)
     cells: list[Box] = []  # the insides of the printed boxes cleared
     for _ in range(2):  # printed rules, then the boxes that stood on them: the digits they touch come apart
         if not clear_structure(ink, binary, contours, boxes, p, cells):
             break
         contours, boxes = pieces(ink, binary, strong)
-    if clear_lines(ink, binary, dashed, p):  # what is left of the rules, then the boxes that stood on them
+    # what is left of the rules, then the boxes that stood on them
+    if clear_lines(ink, binary, dashed, p) | clear_lines(ink, binary, margins, p, horizontal=False):
         contours, boxes = pieces(ink, binary, strong)
         if clear_structure(ink, binary, contours, boxes, p, cells):
             contours, boxes = pieces(ink, binary, strong)

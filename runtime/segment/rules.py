@@ -9,9 +9,10 @@ straight runs at least that long and at most `p.rule_thickness` thick are
 cleared, except where a stroke crosses them (ink right on both sides of the
 rule); of a piece framed like a box, the lines along its sides, and in a
 row of boxes that touch, the sides between them; and the frame's pieces are
-found again. Last, what is left of rules that came out in dashes (`broken_rules`). A faint
-rule may come out only beside the digits it runs under: a thin run that widens a piece is
-cleared too (`rule_tail`).
+found again. Last, what is left of rules that came out in dashes (`broken_rules`), margin
+rules too. A faint rule may come out only beside the digits it runs under: a thin run that
+widens a piece is cleared too (`rule_tail`); a box's side between two rules that were its top
+and bottom is left alone once they are gone, and goes with them (`cell_sides`).
 """
 
 from collections.abc import Callable
@@ -79,8 +80,9 @@ def clear_runs(mask: np.ndarray, length: int, thickness: int,
     return out
 
 
-def broken_rules(binary: np.ndarray, p: Params) -> np.ndarray:
-    """Pixels of horizontal rules in dashes (0/1): thin runs in one row that together span most of the frame.
+def broken_rules(binary: np.ndarray, p: Params, horizontal: bool = True) -> np.ndarray:
+    """Pixels of rules in dashes (0/1): thin runs in one row (column: `horizontal` False) that together span most
+    of the frame.
 
     A faint rule comes out of the threshold as dashes, and a rule through a row
     of boxes or digits is cut by them into pieces, none a rule's length: each
@@ -90,7 +92,12 @@ def broken_rules(binary: np.ndarray, p: Params) -> np.ndarray:
     are one rule. Looked for on the frame as binarized, where a rule still runs
     across the page; the top sides of a row of boxes are such dashes too, but
     span less. Only rows with enough ink for such a span are looked at.
+    Upright, a margin rule: between the ruled lines it crosses it is cut into
+    pieces too short for a rule, and one joined a letter it ran through ("Cost":
+    its o with a stem read as a 6).
     """
+    if not horizontal:
+        return cv2.transpose(broken_rules(cv2.transpose(binary), p))
     frame_h, frame_w = binary.shape
     span = max(p.rule_min, round(p.dash_span * max(frame_h, frame_w)))
     out = np.zeros_like(binary)
@@ -120,15 +127,16 @@ def _rows_to_span(mask: np.ndarray, span: int, p: Params) -> np.ndarray:
     return np.flatnonzero(per_row * (p.dash + p.dash_gap) >= span * p.dash)
 
 
-def clear_lines(ink: np.ndarray, binary: np.ndarray, lines: np.ndarray, p: Params) -> bool:
-    """Clear the horizontal rule pixels `lines` from `ink` and `binary`, in place, where no stroke crosses them.
+def clear_lines(ink: np.ndarray, binary: np.ndarray, lines: np.ndarray, p: Params, horizontal: bool = True) -> bool:
+    """Clear the rule pixels `lines` (upright: `horizontal` False) from `ink` and `binary`, in place, where no
+    stroke crosses them.
 
     True if any pixel was cleared.
     """
     lines = cv2.bitwise_and(lines, binary)
     if not lines.any():
         return False
-    gone = cv2.subtract(binary, without_lines(binary, lines, p.rule_thickness, horizontal=True))
+    gone = cv2.subtract(binary, without_lines(binary, lines, p.rule_thickness, horizontal))
     binary[gone > 0] = 0
     ink[gone > 0] = 0
     return bool(gone.any())
