@@ -160,6 +160,26 @@ def test_a_boxed_digit_is_read_where_a_faint_rule_in_dashes_runs_through_its_box
     assert found_right >= 17  # of 20
 
 
+def test_a_boxed_digit_is_read_beside_a_faint_rules_long_remnant(reader, digits):
+    """What is left of a faint rule, 110 px of it in 60-px dashes with 2-px gaps, runs through a boxed digit and out
+    past the box's side: the piece is as wide as a rule is long, but no stretch of the remnant is, and it held the
+    box (5 of these 20 digits found). The remnant is cleared where it widens the piece, not the box's top and
+    bottom, which are as long."""
+    images, _ = digits
+    found_right = 0
+    for k in range(20):
+        ink = np.zeros((480, 640), np.float32)
+        tile = ink_tile(images[k], 70)
+        th, tw = tile.shape
+        truth = [put(ink, tile, 320 + (70 - tw) // 2, 200)]
+        cv2.rectangle(ink, (305, 185), (405, 215 + th), 1.0, 1)
+        for start in range(195, 405, 62):
+            cv2.line(ink, (start, 200 + th // 2), (start + 59, 200 + th // 2), 0.5, 1)
+        found = reader.read(photograph(ink, np.random.default_rng(k))).digits
+        found_right += len(found) == 1 and matched([d.box for d in found], truth) == 1
+    assert found_right >= 16  # of 20
+
+
 def test_digits_in_a_tables_cells_are_read_and_the_cells_sides_are_not(reader, digits):
     """A table's cells whose tops and bottoms are the page's rules: with the rules cleared, each upright side
     between them was a piece of its own, thin and straight, and read as a 1 (five false 1s in each of these rows)."""

@@ -236,7 +236,9 @@ def rule_tail(mask: np.ndarray, contour: np.ndarray, p: Params) -> np.ndarray:
     piece is narrower by `p.tail` of its height; where a stroke crosses it, it stays.
     The threshold breaks such a remnant here and there: gaps up to a rule's
     thickness count as run (the 3 of a boxed "Ref 3" kept 99 px of rule, a
-    pixel short of a stroke it ran into, beside a piece 107 px tall).
+    pixel short of a stroke it ran into, beside a piece 107 px tall). What goes
+    is the part that widens the piece: within the width of the rest, a run as
+    long may be a box's top or bottom side.
     """
     h, w = mask.shape
     width = 2 * cv2.countNonZero(mask) / max(cv2.arcLength(contour, True), 1.0)  # ink over half the outline
@@ -247,7 +249,10 @@ def rule_tail(mask: np.ndarray, contour: np.ndarray, p: Params) -> np.ndarray:
         return runs
     gone = cv2.subtract(mask, without_lines(mask, runs, p.rule_thickness, horizontal=True))
     left = np.flatnonzero(cv2.subtract(mask, gone).any(0))
-    return gone if left.size and w - (left[-1] - left[0] + 1) >= p.tail * h else np.zeros_like(mask)
+    if not left.size or w - (left[-1] - left[0] + 1) < p.tail * h:
+        return np.zeros_like(mask)
+    gone[:, left[0] : left[-1] + 1] = 0
+    return gone
 
 
 def cell_sides(rest: np.ndarray, rules: np.ndarray, p: Params) -> np.ndarray:
@@ -313,6 +318,8 @@ def clear_structure(
             gone = cv2.subtract(mask, clear_runs(mask, long, p.rule_thickness, at_edge)) if ruled else np.zeros_like(mask)
             if ruled:
                 gone |= cell_sides(cv2.subtract(mask, gone), gone, p)
+            if ruled and w >= h and not boxy(c, (x, y, w, h), p):  # as long as a rule only with a remnant beside it
+                gone |= rule_tail(cv2.subtract(mask, gone), c, p)
             # past the measured line by a margin: a blurred side leaves a sliver inside it that reads as a 1
             top, bottom, left, right = (side + p.box_margin if side else 0 for side in frame_sides(mask, p))
             for side in (gone[:top], gone[h - bottom :], gone[:, :left], gone[:, w - right :]):
