@@ -255,22 +255,24 @@ def rule_tail(mask: np.ndarray, contour: np.ndarray, p: Params) -> np.ndarray:
     return gone
 
 
-def cell_sides(rest: np.ndarray, rules: np.ndarray, p: Params) -> np.ndarray:
+def cell_sides(rest: np.ndarray, cleared: np.ndarray, p: Params) -> np.ndarray:
     """Upright printed lines that ran from one cleared rule to the next (0/1), in a ruled piece without its rules.
 
     The sides of a box, or of a table's cells, whose top and bottom are the rules: with
     the rules cleared, each side is a piece of its own, thin and straight, and reads as
     a 1 (a boxed 4 between two such "1"s). A piece of what is left at most a rule thick,
     twice a digit's least height or taller, with the cleared rule's ink beside both its
-    ends is one; a digit's stroke is part of a wider piece.
+    ends (`cleared`: the rules' pixels) is one; a digit's stroke is part of a wider piece.
     """
     n, labels, stats, _ = cv2.connectedComponentsWithStats(rest, connectivity=8)
-    keep = np.zeros(n, bool)
-    for i, (x, y, w, h, area) in enumerate(stats[1:], start=1):
-        if w > 2 * p.rule_thickness or h < 2 * p.min_height or area > p.rule_thickness * h:
-            continue
-        beside = slice(max(0, x - 4), x + w + 4)  # the rule runs on past the line's ends, a blur's width off
-        keep[i] = rules[max(0, y - 3) : y + 4, beside].any() and rules[max(0, y + h - 4) : y + h + 3, beside].any()
+    w, h, area = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_AREA]
+    keep = (w <= 2 * p.rule_thickness) & (h >= 2 * p.min_height) & (area <= p.rule_thickness * h)
+    keep[0] = False  # the background
+    for i in np.flatnonzero(keep):
+        x, y = stats[i, cv2.CC_STAT_LEFT], stats[i, cv2.CC_STAT_TOP]
+        beside = slice(max(0, x - 4), x + w[i] + 4)  # the rule runs on past the line's ends, a blur's width off
+        top, bottom = cleared[max(0, y - 3) : y + 4, beside], cleared[max(0, y + h[i] - 4) : y + h[i] + 3, beside]
+        keep[i] = top.any() and bottom.any()
     return keep[labels].astype(np.uint8)
 
 
