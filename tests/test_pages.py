@@ -141,11 +141,9 @@ def test_a_digit_standing_on_a_faint_rule_in_dashes_is_read_in_a_box_hanging_fro
     assert right >= 18  # of 20
 
 
-def test_a_boxed_digit_is_read_where_a_faint_rule_in_dashes_runs_through_its_box(reader, digits):
-    """A faint rule through a box comes out in dashes, one of them sticking out past the box's side further than
-    three rule thicknesses: the box with its stub was no box (its side too far in, and the dashes inside taken
-    for a line between two boxes), and the digit was read with the box or not at all (6 of these 20 found)."""
-    images, _ = digits
+def boxed_digits_found(reader, images: np.ndarray, start: int, dash: int, gap: int) -> int:
+    """How many of 20 boxed digits are found, each at its own box, where a faint rule in `dash`-px dashes with
+    `gap`-px gaps runs from x = `start` through the digit and its box (x 305-405) to the box's right side."""
     found_right = 0
     for k in range(20):
         ink = np.zeros((480, 640), np.float32)
@@ -153,11 +151,18 @@ def test_a_boxed_digit_is_read_where_a_faint_rule_in_dashes_runs_through_its_box
         th, tw = tile.shape
         truth = [put(ink, tile, 320 + (70 - tw) // 2, 200)]
         cv2.rectangle(ink, (305, 185), (405, 215 + th), 1.0, 1)
-        for start in range(215, 405, 33):  # 30-px dashes from 90 px left of the box to its right side
-            cv2.line(ink, (start, 200 + th // 2), (start + 29, 200 + th // 2), 0.5, 1)
+        for x in range(start, 405, dash + gap):
+            cv2.line(ink, (x, 200 + th // 2), (x + dash - 1, 200 + th // 2), 0.5, 1)
         found = reader.read(photograph(ink, np.random.default_rng(k))).digits
         found_right += len(found) == 1 and matched([d.box for d in found], truth) == 1
-    assert found_right >= 17  # of 20
+    return found_right
+
+
+def test_a_boxed_digit_is_read_where_a_faint_rule_in_dashes_runs_through_its_box(reader, digits):
+    """A faint rule through a box comes out in dashes, one of them sticking out past the box's side further than
+    three rule thicknesses: the box with its stub was no box (its side too far in, and the dashes inside taken
+    for a line between two boxes), and the digit was read with the box or not at all (6 of these 20 found)."""
+    assert boxed_digits_found(reader, digits[0], start=215, dash=30, gap=3) >= 17  # of 20
 
 
 def test_a_boxed_digit_is_read_beside_a_faint_rules_long_remnant(reader, digits):
@@ -165,19 +170,7 @@ def test_a_boxed_digit_is_read_beside_a_faint_rules_long_remnant(reader, digits)
     past the box's side: the piece is as wide as a rule is long, but no stretch of the remnant is, and it held the
     box (5 of these 20 digits found). The remnant is cleared where it widens the piece, not the box's top and
     bottom, which are as long."""
-    images, _ = digits
-    found_right = 0
-    for k in range(20):
-        ink = np.zeros((480, 640), np.float32)
-        tile = ink_tile(images[k], 70)
-        th, tw = tile.shape
-        truth = [put(ink, tile, 320 + (70 - tw) // 2, 200)]
-        cv2.rectangle(ink, (305, 185), (405, 215 + th), 1.0, 1)
-        for start in range(195, 405, 62):
-            cv2.line(ink, (start, 200 + th // 2), (start + 59, 200 + th // 2), 0.5, 1)
-        found = reader.read(photograph(ink, np.random.default_rng(k))).digits
-        found_right += len(found) == 1 and matched([d.box for d in found], truth) == 1
-    assert found_right >= 16  # of 20
+    assert boxed_digits_found(reader, digits[0], start=195, dash=60, gap=2) >= 16  # of 20
 
 
 def test_digits_in_a_tables_cells_are_read_and_the_cells_sides_are_not(reader, digits):
