@@ -67,7 +67,7 @@ def segment(
         if not clear_structure(ink, binary, contours, boxes, p, cells):
             break
         contours, boxes = pieces(ink, binary, strong)
-    # what is left of the rules, then the boxes that stood on them
+    # what is left of the rules, both ways (`|`: each clears its own), then the boxes that stood on them
     if clear_lines(ink, binary, dashed, p) | clear_lines(ink, binary, margins, p, horizontal=False):
         contours, boxes = pieces(ink, binary, strong)
         if clear_structure(ink, binary, contours, boxes, p, cells):

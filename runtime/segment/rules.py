@@ -96,11 +96,11 @@ def broken_rules(binary: np.ndarray, p: Params, horizontal: bool = True) -> np.n
     pieces too short for a rule, and one joined a letter it ran through ("Cost":
     its o with a stem read as a 6).
     """
-    if not horizontal:
-        return cv2.transpose(broken_rules(cv2.transpose(binary), p))
     frame_h, frame_w = binary.shape
     span = max(p.rule_min, round(p.dash_span * max(frame_h, frame_w)))
     out = np.zeros_like(binary)
+    if not horizontal:  # the frame turned only where a column has the ink: most frames have no margin rule
+        return cv2.transpose(broken_rules(cv2.transpose(binary), p)) if _rows_to_span(binary, span, p, 0).size else out
     rows = _rows_to_span(binary, span, p)
     if not rows.size:
         return out
@@ -121,10 +121,10 @@ def broken_rules(binary: np.ndarray, p: Params, horizontal: bool = True) -> np.n
     return out
 
 
-def _rows_to_span(mask: np.ndarray, span: int, p: Params) -> np.ndarray:
-    """Rows of `mask` with enough ink for dashes with gaps under `p.dash_gap` to span `span` pixels."""
-    per_row = cv2.reduce(mask, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
-    return np.flatnonzero(per_row * (p.dash + p.dash_gap) >= span * p.dash)
+def _rows_to_span(mask: np.ndarray, span: int, p: Params, axis: int = 1) -> np.ndarray:
+    """Rows of `mask` (columns: `axis` 0) with enough ink for dashes with gaps under `p.dash_gap` to span `span` px."""
+    per_line = cv2.reduce(mask, axis, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
+    return np.flatnonzero(per_line * (p.dash + p.dash_gap) >= span * p.dash)
 
 
 def clear_lines(ink: np.ndarray, binary: np.ndarray, lines: np.ndarray, p: Params, horizontal: bool = True) -> bool:
@@ -264,7 +264,7 @@ def cell_sides(rest: np.ndarray, cleared: np.ndarray, p: Params) -> np.ndarray:
     twice a digit's least height or taller, with the cleared rule's ink beside both its
     ends (`cleared`: the rules' pixels) is one; a digit's stroke is part of a wider piece.
     """
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(rest, connectivity=8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(rest, connectivity=8)
     w, h, area = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_AREA]
     keep = (w <= 2 * p.rule_thickness) & (h >= 2 * p.min_height) & (area <= p.rule_thickness * h)
     keep[0] = False  # the background
