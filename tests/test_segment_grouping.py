@@ -108,3 +108,46 @@ def test_a_printed_letter_above_a_digit_is_no_fragment_of_it():
     assert not [c for c in found if c.host == 0]
     found, _ = candidates([three, t], Params())  # alone, it may be a pen lift of the 3's
     assert [(c.piece, c.host) for c in found] == [(1, 0)]
+
+
+def test_a_5s_bar_longer_than_the_5_is_wide_joins_it_and_a_line_under_a_digit_does_not():
+    """A pen lift leaves a 5's bar apart, often longer than the rest of the 5 is wide (a page's 5, 39 px tall, whose
+    bar takes its box from 40 to 75 px): a flat fragment starting over a digit's columns and reaching its top rows
+    may widen it that far; at its foot it may not, nor a small word printed above the digit, clear of its top."""
+    body, bar, under = (209, 377, 40, 39), (244, 369, 40, 10), (209, 421, 75, 8)
+    found, _ = candidates([body, bar], Params())
+    assert [(c.piece, c.host, c.bar) for c in found] == [(1, 0, True)]
+    blobs = group_pieces([body, bar], lambda members: np.zeros((28, 28), np.float32), Params(),
+                         lambda crops: np.array([0.78, 0.1, 0.95]))  # the 5 alone, its bar alone, both
+    assert [b.box for b in blobs] == [(209, 369, 75, 47)]
+    assert not candidates([body, under], Params())[0]
+    six, word = (276, 151, 62, 90), (231, 132, 37, 18)
+    assert not candidates([six, word], Params())[0]
+    eight, word = (330, 317, 35, 63), (361, 295, 36, 17)  # over the 8's last columns, 5 px clear of its top
+    assert not [c for c in candidates([eight, word], Params())[0] if c.bar]
+
+
+def test_a_drawn_5_whose_bar_the_pen_left_apart_is_one_digit_box():
+    page = np.full((200, 260), 220, np.uint8)
+    cv2.polylines(page, [np.array([[62, 62], [58, 100], [90, 98], [102, 120], [92, 142], [55, 140]])], False, 20, 5)
+    cv2.line(page, (72, 58), (160, 56), 20, 5)  # the bar, 88 px long, 5 px right of the stem's top
+    boxes = segment(page).boxes
+    assert len(boxes) == 1
+    x, _, w, _ = boxes[0]
+    assert x <= 56 and x + w >= 160
+
+
+@pytest.mark.parametrize(
+    "lower, upper, halves",
+    [((219, 407, 49, 30), (227, 363, 87, 38), True), ((564, 140, 49, 28), (559, 87, 47, 43), False),
+     ((443, 184, 35, 19), (427, 168, 42, 37), False)],
+    ids=["a 5 in two flat pieces", "a word 10 px under a digit", "letters within a capital's rows"],
+)
+def test_two_flat_pieces_one_on_the_other_are_halves_however_tall_beside_the_letters(lower, upper, halves):
+    """A 5 came apart into its bar-and-stem and its hook, both wider than tall, together 74 px where the page's
+    letters make the typical height 24: halves, measured on the pair itself. Not a word 10 px under a 2 (a quarter of
+    the digit's height away), nor the "ax" of an italic "Tax" under its T's bar (mostly within the T's box)."""
+    boxes = WORDS + [upper, lower]
+    found, typical = candidates(boxes, Params())
+    assert typical < 30
+    assert [(c.piece, c.host, c.half) for c in found] == ([(len(boxes) - 1, len(boxes) - 2, True)] if halves else [])

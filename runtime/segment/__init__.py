@@ -24,11 +24,13 @@
 3. `group_pieces` (`grouping.py`): only a fragment joins a digit. A fragment is a piece under
    half the height of a piece it touches (a pen lift, a 5's detached bar, a
    speck). It joins its nearest digit-sized neighbour if the grown box keeps
-   a digit's shape and, when a judge (the classifier) is given, if the merged
+   a digit's shape (a 5's bar may widen it further) and, when a judge (the
+   classifier) is given, if the merged
    crop reads about as confidently as the digit alone, all candidates in one
    batch. Two digit-sized pieces merge only as halves, one on the other and
    together within 1.5 times the digit height of their line (a broken 8, a 3
-   broken at its waist), when the whole reads better than both, or as a digit
+   broken at its waist) or, both wider than tall, together digit-shaped (a 5
+   in two), when the whole reads better than both, or as a digit
    where one half alone does not; fragments join only digit-sized pieces, a
    fragment standing in a word is a letter and joins none, and all of a
    digit's fragments together must keep it within its own shape limits, so
