@@ -134,9 +134,9 @@ def flat_halves(lower: Box, upper: Box, p: Params) -> bool:
     pen left apart from its hook. Measured on the pair itself, not on the line's digit height: on a page the letters
     pull that height down, and a 5 twice as tall as them came apart. A digit is rarely wider than tall, so two
     written digits stacked are seldom both flat, and the judge decides (`group_pieces`). Apart by under `p.reach` of
-    the taller piece's height, not of the pair's (a word printed 10 px under a 2 joined it at that). Not a piece mostly within
-    the other's box: kept apart, `group_pieces` would drop it as a stray (the "ax" of an italic "Tax" under its T's
-    bar, which the word rule needs)."""
+    the taller piece's height, not of the pair's (a word printed 10 px under a 2 joined it at that). Not a piece
+    mostly within the other's box: kept apart, `group_pieces` would drop it as a stray (the "ax" of an italic "Tax"
+    under its T's bar, which the word rule needs)."""
     gx, gy = _gap(lower, upper)
     _, _, w, h = union(lower, upper)
     return (

@@ -26,9 +26,9 @@ class Params:
     grow: float = 1.5  # a digit grown by its parts stays within this many times its own height and width
     merge_slack: float = 0.05  # a merge is kept if the merged crop's confidence is at most this much below the digit's
     narrow_growth: float = 0.6  # a narrow digit (a 1) may grow to this share of its height in width
-    bar: float = 2.0  # a fragment this many times as wide as tall at a digit's top is a 5's bar (it may widen the digit to max_aspect) ...
-    bar_gap: float = 0.05  # ... if it ends at most this share of the digit's height above the digit's top (a 5's: 0-1 px)
-    flat_union: float = 1.5  # two pieces wider than tall, one on the other, are halves if together at most this many times as tall as wide
+    bar: float = 2.0  # a fragment this many times as wide as tall at a digit's top is a 5's bar (widens to max_aspect)
+    bar_gap: float = 0.05  # ... if it ends at most this share of the digit's height above its top (a 5's: 0-1 px)
+    flat_union: float = 1.5  # two flat pieces, one on the other, are halves if at most this many times as tall as wide
     flat_overlap: float = 0.4  # ... and overlapping by this share of the narrower one's width
     inside: float = 0.5  # a part the judge kept apart, with this share of its box inside its digit's, is dropped
     lone: float = 0.5  # ... as is a fragment it kept apart that it reads below this confidence on its own (a speck)
