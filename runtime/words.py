@@ -78,6 +78,11 @@ DOUBT = 0.6
 LETTER_HEIGHT = 0.65
 """So does a piece under this share of the frame's digit height (`digit_height`), where a rejected piece of its word
 is no stroke (`STROKE_WIDTH`)."""
+TINY = 0.35
+"""A doubtful piece (`DOUBT`) whose longest side is under this share of the frame's digit height is no digit,
+in a word or alone: the t of "Account" or the I of "Invoice" left out of their word, 12-16 px on pages of 40-60 px
+digits, read at 0.32-0.49 (tune pages). The smallest doubtful digits of the tune and scratch frames of every
+family are 0.37 of their frame's digit height on their longest side or more (a 3 of 35 px among 95 px digits)."""
 STROKE_WIDTH = 0.35
 """A piece narrower than this share of its height is a stroke: a box's side left beside a small boxed 1 (0.24,
 scratch pages), not letters ("ll" joined in a handwriting face, 0.43-0.48)."""
@@ -141,12 +146,13 @@ def words_of(boxes: list[Box], rejected: set[int], confidence: list[float]) -> s
     """Indices of the pieces that are rejected, in a word enough of whose pieces are rejected (`WORD_REJECTED`) or
     rejected or doubtful (`WORD_DOUBTED`, `DOUBTED_HEIGHT`, `MIXED`) but for those read surely (`SURE`) and as tall as the
     frame's digits (`DOUBTED_HEIGHT`), or doubtful, small (`LETTER_HEIGHT`, beside a rejected piece that is no
-    `stroke`) or not sure and nearly touching rejected letters (`touches_letters`) in a word with a rejected piece."""
+    `stroke`) or not sure and nearly touching rejected letters (`touches_letters`) in a word with a rejected piece;
+    and a doubtful piece far smaller than the frame's digits (`TINY`), wherever it stands."""
     count, share = WORD_REJECTED
     groups = words(boxes)
     height = digit_height(boxes, groups, rejected, confidence)
     small, tall = LETTER_HEIGHT * height, DOUBTED_HEIGHT * height
-    out = set(rejected)
+    out = set(rejected) | {i for i, box in enumerate(boxes) if confidence[i] < DOUBT and max(box[2:]) < TINY * height}
     for word in groups:
         bad = sum(i in rejected for i in word)
         doubted = bad + sum(i not in rejected and confidence[i] < DOUBT for i in word)

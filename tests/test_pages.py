@@ -434,3 +434,14 @@ def test_a_letter_before_letters_too_small_for_digits_goes_with_them():
     assert not_digits([i_box, *number], sure, letters, 0.3) == {0}
     assert not_digits([i_box, *number], sure, [], 0.3) == set()  # alone, a confident 1 is a digit
     assert not_digits([i_box, *number], sure, letters[:1], 0.3) == set()  # one small piece is not a word
+
+
+def test_a_doubtful_piece_far_smaller_than_the_frames_digits_is_no_digit():
+    """The t of "Account" left out of its word, 8 x 13 px, read as a 6 at 0.49 on a page of digits 76 px tall.
+    Read surely it stays, and so does a doubtful digit 0.4 of the frame's digits on its longest side."""
+    digits = [(300, 300, 40, 76), (350, 302, 40, 76), (400, 301, 40, 76)]
+    sure = [0.95, 0.95, 0.95]
+    assert words_of([(150, 49, 8, 13), *digits], set(), [0.49, *sure]) == {0}
+    assert words_of([(150, 49, 8, 13), *digits], set(), [0.92, *sure]) == set()
+    assert words_of([(150, 49, 20, 31), *digits], set(), [0.49, *sure]) == set()
+    assert words_of([(150, 49, 8, 13)], set(), [0.49]) == set()  # no sure digit to measure the frame's by
