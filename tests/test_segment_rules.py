@@ -87,6 +87,26 @@ def test_a_side_behind_a_long_stub_of_a_rule_through_the_box_is_a_side():
     assert frame_sides(piece, p) == (0, 0, 0, 0)
 
 
+def test_a_box_a_rules_dash_widens_by_a_few_pixels_is_a_box_a_letter_with_serifs_is_not():
+    """A faint rule in dashes under a row of bold boxes leaves dashes 2 and 4 px past a box's sides, 2 px tall: its
+    top and bottom sides then cover under 0.9 of the piece's width, and the box and the digit it held were lost (tune
+    pages). A side counts from where the one beside it begins when what lies before that is one rule's stub; a
+    letter's stem with serifs at its top and foot is no side with a stub before it ("Ref" in a bold serif face)."""
+    p = Params()
+    piece = np.zeros((59, 53), np.uint8)
+    piece[:, 2:49] = box_without_top(47, 59)
+    piece[:5, 2:49] = 1  # its top side too
+    piece[50:52, :2] = piece[50:52, 49:] = 1  # the rule's dashes, 2 px past the left side and 4 px past the right
+    top, bottom, left, right = frame_sides(piece, p)
+    assert min(top, bottom) >= 3 and left >= 5 and right >= 7  # the dashes inside the sides' widths
+    serifs = np.zeros((59, 53), np.uint8)
+    serifs[:, 4:49] = box_without_top(45, 59)
+    serifs[:5, 4:49] = 1
+    assert frame_sides(serifs[:, 4:49], p) != (0, 0, 0, 0)  # a box where it has no margin
+    serifs[5:9, :4] = serifs[-9:-5, :4] = 1  # ink before the left side under its top and over its foot: 8 lines
+    assert frame_sides(serifs, p) == (0, 0, 0, 0)  # the top and bottom cover under 0.9 of the width
+
+
 def test_a_rules_remnant_broken_by_a_pixel_is_cleared_as_if_whole():
     """A faint rule's remnant that widens a piece comes out of the threshold with gaps of a pixel or two in it (the
     3 of a boxed "Ref 3" with 99 px of rule beside it, under the piece's 107 px): each stretch alone is shorter than

@@ -162,7 +162,10 @@ def frame_sides(mask: np.ndarray, p: Params) -> tuple[int, int, int, int]:
     cols = mask.mean(0)  # coverage of each line parallel to a side; which lines across hold the ink outside it
     left = _side_start(cols, lambda d: mask[:, :d].any(1), band, p)
     right = _side_start(cols[::-1], lambda d: mask[:, w - d :].any(1), band, p)
-    x0, x1 = left or 0, w - (right or 0)  # the top and bottom sides run between the left and right ones
+    # the top and bottom sides run between the left and right ones, from where those begin: a side at the edge may
+    # stand a few lines in, past a rule's dash that widens the piece
+    x0 = _begins(cols, left, lambda d: mask[:, :d].any(1), band, p)
+    x1 = w - _begins(cols[::-1], right, lambda d: mask[:, w - d :].any(1), band, p)
     rows = mask[:, x0:x1].mean(1)
     top = _side_start(rows, lambda d: mask[:d, x0:x1].any(0), band, p)
     bottom = _side_start(rows[::-1], lambda d: mask[h - d :, x0:x1].any(0), band, p)
@@ -200,6 +203,16 @@ def _side_start(profile: np.ndarray, outside: Callable[[int], np.ndarray], band:
         return 0
     across = runs_of(outside(start - 2))  # not the two lines beside the side: its blur, its corners
     return start if across and all(end - first < band for first, end in across) else None
+
+
+def _begins(profile: np.ndarray, start: int | None, outside: Callable[[int], np.ndarray], band: int, p: Params) -> int:
+    """The first line of a side `_side_start` found at `start`: at the edge (0) unless what lies before it is one
+    rule's stub, inked across fewer lines than a rule is thick (the dash of a faint rule under a row of boxes sticks
+    out of the box it touches, where a letter's serifs stand out of its stem at its top and its foot)."""
+    if start != 0:
+        return start or 0
+    first = int(np.argmax(profile >= p.box_cover))
+    return first if 0 < np.count_nonzero(outside(first)) < band else 0
 
 
 def dividers(inside: np.ndarray, p: Params) -> np.ndarray:
