@@ -445,3 +445,17 @@ def test_a_doubtful_piece_far_smaller_than_the_frames_digits_is_no_digit():
     assert words_of([(150, 49, 8, 13), *digits], set(), [0.92, *sure]) == set()
     assert words_of([(150, 49, 20, 31), *digits], set(), [0.49, *sure]) == set()
     assert words_of([(150, 49, 8, 13)], set(), [0.49]) == set()  # no sure digit to measure the frame's by
+
+
+def test_a_digit_written_just_after_a_word_stays_when_the_word_goes():
+    """A 6 of 58 px written 9 px after "Total" (its "To" and "tal" 30 px, rejected), read at 0.88, went with the
+    word. The last piece of a word 1.6x as tall as each of its others is a digit, unless read doubtfully: a handwriting
+    face's "ef" reaching below the line, 1.6x its R."""
+    total, six = [(422, 406, 21, 30), (439, 406, 49, 30)], (497, 377, 43, 58)
+    digits = [(106, 177, 67, 69), (195, 172, 76, 74), (284, 179, 44, 68)]
+    sure = [0.95, 0.96, 0.94]
+    assert [0, 1, 2] in words([*total, six, *digits])
+    assert words_of([*total, six, *digits], {0, 1}, [0.1, 0.1, 0.88, *sure]) == {0, 1}
+    assert words_of([*total, (497, 390, 43, 45), *digits], {0, 1}, [0.1, 0.1, 0.88, *sure]) == {0, 1, 2}  # 1.5x
+    r, ef = (30, 357, 36, 45), (67, 357, 43, 73)
+    assert words_of([r, ef, *digits], {0}, [0.1, 0.45, *sure]) == {0, 1}
