@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from digit_cnn_edge.runtime.segment import Params, segment
-from digit_cnn_edge.runtime.segment.grouping import candidates, group_pieces, join_in_boxes
+from digit_cnn_edge.runtime.segment.grouping import candidates, group_pieces, join_in_boxes, split_touching
 from digit_cnn_edge.runtime.segment.params import Blob
 
 
@@ -151,3 +151,23 @@ def test_two_flat_pieces_one_on_the_other_are_halves_however_tall_beside_the_let
     found, typical = candidates(boxes, Params())
     assert typical < 30
     assert [(c.piece, c.host, c.half) for c in found] == ([(len(boxes) - 1, len(boxes) - 2, True)] if halves else [])
+
+
+@pytest.mark.parametrize("waist, cut", [(40, True), (25, False)], ids=["two digits", "a loop and a stem"])
+def test_a_tall_blob_is_cut_only_into_halves_about_as_tall_as_each_other(waist, cut):
+    """A tall 8 among a page's small printed letters passes for two stacked digits, and cut across its upper loop
+    it read as a 1 of 27 px over an 8 of 59 px, more surely than whole (tune pages). Two digits are about as tall
+    as each other; the judge here reads the whole at 0.5 and each half at 0.9."""
+    mask = np.zeros((200, 400), np.uint8)
+    mask[20 : 20 + waist, 100:130] = 1  # the upper half ...
+    mask[20 + waist : 22 + waist, 114:116] = 1  # ... a thin bridge ...
+    mask[22 + waist : 100, 100:130] = 1  # ... and the lower one: 80 px in all
+    for k in range(5):
+        mask[150:170, 200 + 20 * k : 212 + 20 * k] = 1  # letters 20 px tall, the frame's median
+    contours = list(cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)[0])
+    blobs = [Blob(cv2.boundingRect(c), [i]) for i, c in enumerate(contours)]
+    crop = lambda members: np.zeros((28, 28), np.float32)
+    judge = lambda crops: np.resize([0.5, 0.9, 0.9], len(crops))
+    out = split_touching(blobs, contours, crop, judge, Params())
+    tall = [b.box for b in out if b.box[0] == 100]
+    assert len(tall) == (2 if cut else 1)

@@ -265,7 +265,9 @@ def split_touching(
     letters) is cut at its column of least ink, kept if the classifier
     doubts the whole and reads both halves at `p.split_sure` or more: a wide 0
     or 2 reads well whole, and a mark or a word cut in two reads poorly. New
-    pieces are appended to `contours`.
+    pieces are appended to `contours`. Either way the halves must be about as tall as each other
+    (`p.split_alike`): a tall 8, 6 or 4 among a page's small printed letters passes for a stacked pair,
+    and cut across its loop it reads as a small 1 or 7 over a large 8 or 6.
     """
     typical = float(median(b.box[3] for b in blobs)) if len(blobs) >= 3 else None
     proposals: list[tuple[int, bool, list[int], list[int]]] = []
@@ -274,7 +276,7 @@ def split_touching(
         stacked = typical is not None and h > p.split * typical and h >= p.split_narrow * w
         if stacked or (p.split_wide * h <= w <= p.split_wide_max * h and h >= p.min_height):
             first, second = halves(blob, contours, stacked, p.split_band)
-            if first and second:
+            if first and second and alike(*(_bounds(contours, half)[3] for half in (first, second)), p.split_alike):
                 proposals.append((k, stacked, first, second))
     if not proposals:
         return blobs
@@ -282,9 +284,19 @@ def split_touching(
     out = list(blobs)
     for (k, stacked, first, second), (whole, a, b) in zip(proposals, conf.reshape(-1, 3)):
         if whole < p.split_doubt and (min(a, b) > whole if stacked else min(a, b) >= p.split_sure):
-            out[k] = Blob(cv2.boundingRect(np.concatenate([contours[i] for i in first])), first)
-            out.append(Blob(cv2.boundingRect(np.concatenate([contours[i] for i in second])), second))
+            out[k] = Blob(_bounds(contours, first), first)
+            out.append(Blob(_bounds(contours, second), second))
     return out
+
+
+def alike(a: int, b: int, share: float) -> bool:
+    """Whether two heights are within `share` of each other: two digits by one hand, where a digit cut across its
+    loop or its stem leaves a small piece beside a large one."""
+    return min(a, b) >= share * max(a, b)
+
+
+def _bounds(contours: list[np.ndarray], members: list[int]) -> Box:
+    return cv2.boundingRect(np.concatenate([contours[i] for i in members]))
 
 
 def join_in_boxes(
