@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 
-from digit_cnn_edge.runtime.segment import Params
+from digit_cnn_edge.runtime.segment import Params, segment
 from digit_cnn_edge.runtime.segment.rules import frame_sides, rule_tail, thin_runs
 
 
@@ -121,3 +121,15 @@ def test_a_rules_remnant_broken_by_a_pixel_is_cleared_as_if_whole():
     contour = max(cv2.findContours(piece, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)[0], key=cv2.contourArea)
     gone = rule_tail(piece, contour, p)
     assert gone[30, :40].all() and gone[30, 41:68].all() and not gone[:, 72:78].any()
+
+
+def test_the_sides_of_boxes_whose_tops_and_bottoms_are_rules_in_dashes_go_with_those_rules():
+    """A row of boxes whose tops and bottoms came out as faint rules' dashes: with the dashes cleared, each upright
+    side stood alone between them and read as a 1 (five false 1s on one scratch page)."""
+    image = np.full((480, 640), 220, np.uint8)
+    for y in (150, 250):
+        for x in range(0, 640, 26):
+            image[y : y + 2, x : x + 20] = 150  # faint dashes across the frame
+    for x in (150, 210, 300, 360, 450, 510):
+        image[150:252, x : x + 3] = 40  # the boxes' sides, from rule to rule
+    assert segment(image).boxes == []

@@ -41,7 +41,8 @@
    (two stacked digits whose strokes touch) is cut at its thinnest middle
    row when the classifier doubts the whole and reads both halves better; a
    blob 1.3x as wide as tall (two digits side by side) at its thinnest middle
-   column when the classifier doubts the whole and reads both halves surely.
+   column when the classifier doubts the whole and reads both halves surely;
+   either only into halves about as tall as each other.
    `join_in_boxes`: the blobs inside one printed box that was cleared join
    when the classifier reads them together better than each alone (clearing
    the box's sides cut a digit that touched them).

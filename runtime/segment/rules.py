@@ -129,7 +129,8 @@ def _rows_to_span(mask: np.ndarray, span: int, p: Params, axis: int = 1) -> np.n
 
 def clear_lines(ink: np.ndarray, binary: np.ndarray, lines: np.ndarray, p: Params, horizontal: bool = True) -> bool:
     """Clear the rule pixels `lines` (upright: `horizontal` False) from `ink` and `binary`, in place, where no
-    stroke crosses them.
+    stroke crosses them, and the upright sides of boxes left standing between the rules cleared (`cell_sides`: a
+    row of boxes whose tops and bottoms came out as dashes with the rules beside them, their sides read as 1s).
 
     True if any pixel was cleared.
     """
@@ -137,6 +138,8 @@ def clear_lines(ink: np.ndarray, binary: np.ndarray, lines: np.ndarray, p: Param
     if not lines.any():
         return False
     gone = cv2.subtract(binary, without_lines(binary, lines, p.rule_thickness, horizontal))
+    if horizontal and gone.any():
+        gone |= cell_sides(cv2.subtract(binary, gone), gone, p)
     binary[gone > 0] = 0
     ink[gone > 0] = 0
     return bool(gone.any())
