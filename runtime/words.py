@@ -89,6 +89,10 @@ TINY = 0.35
 in a word or alone: the t of "Account" or the I of "Invoice" left out of their word, 12-16 px on pages of 40-60 px
 digits, read at 0.32-0.49 (tune pages). The smallest doubtful digits of the tune and scratch frames of every
 family are 0.37 of their frame's digit height on their longest side or more (a 3 of 35 px among 95 px digits)."""
+LEAN = 0.5
+"""Two pieces of a word that overlap across by more than this share of the narrower one's width, neither read surely
+and one doubtfully, are letters of an italic face leaning into each other (the "A" and "ge" of "Age" in Z003 italic,
+read 1 and 8 at 0.44 and 0.63, scratch pages), where digits written side by side stand apart."""
 STROKE_WIDTH = 0.35
 """A piece narrower than this share of its height is a stroke: a box's side left beside a small boxed 1 (0.24,
 scratch pages), not letters ("ll" joined in a handwriting face, 0.43-0.48)."""
@@ -188,7 +192,21 @@ def words_of(boxes: list[Box], rejected: set[int], confidence: list[float]) -> s
                 or (boxes[i][3] < small and any(not stroke(boxes[j]) for j in word if j in rejected))
                 or (confidence[i] < SURE and any(touches_letters(boxes[i], boxes[j]) for j in word if j in rejected))
             )
+        out.update(i for i in word for j in word if i != j and leaning(i, j, boxes, confidence, rejected))
     return out
+
+
+def leaning(i: int, j: int, boxes: list[Box], confidence: list[float], rejected: set[int]) -> bool:
+    """Whether pieces `i` and `j` of a word are letters of an italic face leaning into each other (`LEAN`): neither
+    rejected nor sure, one doubtful."""
+    a, b = boxes[i], boxes[j]
+    return (
+        i not in rejected
+        and j not in rejected
+        and max(confidence[i], confidence[j]) < SURE
+        and min(confidence[i], confidence[j]) < DOUBT
+        and -across(a, b) > LEAN * min(a[2], b[2])
+    )
 
 
 def trailing(word: list[int], boxes: list[Box], confidence: list[float]) -> int | None:

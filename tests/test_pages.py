@@ -459,3 +459,13 @@ def test_a_digit_written_just_after_a_word_stays_when_the_word_goes():
     assert words_of([*total, (497, 390, 43, 45), *digits], {0, 1}, [0.1, 0.1, 0.88, *sure]) == {0, 1, 2}  # 1.5x
     r, ef = (30, 357, 36, 45), (67, 357, 43, 73)
     assert words_of([r, ef, *digits], {0}, [0.1, 0.45, *sure]) == {0, 1}
+
+
+def test_letters_of_an_italic_face_leaning_into_each_other_are_no_digits():
+    """ "Age" in an italic face: its A and "ge" read as 1 and 8 at 0.44 and 0.63, no piece rejected, the A's box
+    two thirds across the "ge"'s. Two digits of a number, one doubtful, stand apart; read surely, leaning ones stay."""
+    age, number = [(43, 128, 18, 25), (49, 135, 33, 35)], [(300, 300, 40, 60), (350, 302, 40, 60)]
+    assert [0, 1] in words([*age, *number])
+    assert words_of([*age, *number], set(), [0.44, 0.63, 0.95, 0.95]) == {0, 1}
+    assert words_of([*age, *number], set(), [0.92, 0.95, 0.95, 0.95]) == set()
+    assert words_of(number, set(), [0.44, 0.63]) == set()
