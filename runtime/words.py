@@ -22,11 +22,14 @@ smaller than the digits written beside it: the Y of "Year" reads as an 8 with
 (a handwriting face joins its capital to the letters after it), while a number
 with one unreadable digit keeps the digits it reads well, which are as tall as
 the frame's others. Digits written after a word stand a word space away from
-it, so they are a word of their own. The lowercase letters of a word are often
-too small or too thin to be digits and never reach the classifier; the
-segmenter reports them (`Found.others`) and they count as rejected letters, so
-the I of "Invoice" goes with "nvoice" (the pages family of
-`benchmarks/RESULTS-layouts.md`).
+it, so they are a word of their own. Anywhere, a doubtful piece far smaller
+than the frame's digits is no digit (a letter left out of its word), and two
+doubtful pieces of a word that lean into each other are letters of an italic
+face, where digits written side by side stand apart. The lowercase letters
+of a word are often too small or too thin to be digits and never reach the
+classifier; the segmenter reports them (`Found.others`) and they count as
+rejected letters, so the I of "Invoice" goes with "nvoice" (the pages family
+of `benchmarks/RESULTS-layouts.md`).
 """
 
 from collections.abc import Sequence
