@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 
 from digit_cnn_edge.runtime.segment import Params, segment
-from digit_cnn_edge.runtime.segment.rules import frame_sides, rule_tail, thin_runs
+from digit_cnn_edge.runtime.segment.rules import frame_sides, joined_box, rule_tail, thin_runs
 
 
 def test_a_run_is_as_long_as_asked_even_where_it_spans_the_whole_piece():
@@ -133,3 +133,20 @@ def test_the_sides_of_boxes_whose_tops_and_bottoms_are_rules_in_dashes_go_with_t
     for x in (150, 210, 300, 360, 450, 510):
         image[150:252, x : x + 3] = 40  # the boxes' sides, from rule to rule
     assert segment(image).boxes == []
+
+
+def test_a_box_a_word_touches_is_found_by_its_lines_a_thick_loop_between_two_rules_is_not_a_box():
+    """A word written onto a box's top side makes one piece of both, no box on its own look (`frame_sides`); the
+    box is found inside it by its top and bottom lines. A thick 0 crossed by two rules' remnants (kept where its
+    strokes cross them) has such lines too, and straight, inked sides between them, but no paper inside them."""
+    p = Params()
+    piece = np.zeros((130, 100), np.uint8)
+    piece[30:, :] = 1
+    piece[34:126, 4:96] = 0  # a box 100 x 100, sides 4 px
+    piece[5:32, 10:22] = piece[12:32, 28:60] = 1  # a word's letters, standing on its top side
+    assert frame_sides(piece, p) == (0, 0, 0, 0)
+    assert joined_box(piece, p) == (0, 30, 100, 100)
+    loop = np.zeros((70, 60), np.uint8)
+    cv2.ellipse(loop, (30, 35), (24, 30), 0, 0, 360, 1, 14)  # a 0, strokes 14 px thick
+    loop[20:24, :] = loop[58:62, :] = 1  # two rules' remnants across it
+    assert joined_box(loop, p) is None

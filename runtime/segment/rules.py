@@ -12,7 +12,8 @@ row of boxes that touch, the sides between them; and the frame's pieces are
 found again. Last, what is left of rules that came out in dashes (`broken_rules`), margin
 rules too. A faint rule may come out only beside the digits it runs under: a thin run that
 widens a piece is cleared too (`rule_tail`); a box's side between two rules that were its top
-and bottom is left alone once they are gone, and goes with them (`cell_sides`).
+and bottom is left alone once they are gone, and goes with them (`cell_sides`). A box that a
+word written onto it joins is found inside that piece by its lines (`joined_box`).
 """
 
 from collections.abc import Callable
@@ -309,6 +310,77 @@ def boxy(contour: np.ndarray, box: Box, p: Params) -> bool:
     return cv2.contourArea(cv2.convexHull(contour)) >= 0.85 * w * h
 
 
+BLUR = 2
+"""Pixels a photo's blur widens a printed line by, each side."""
+
+
+def joined_box(crop: np.ndarray, p: Params) -> Box | None:
+    """A printed box inside a piece that something outside it touches (a word written onto its top side), in the
+    piece's pixels; None if none. Two straight lines along the rows, as long as each other and a box's least side
+    or longer, are its top and bottom, if what lies from one to the other has straight upright sides at its ends
+    (`straight_sides`) and four sides (`frame_sides`)."""
+    h, w = crop.shape
+    least = max(p.min_height, 4 * p.rule_thickness)
+    if min(h, w) < least:
+        return None
+    runs = cv2.morphologyEx(crop, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (least, 1)))
+    n, _, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
+    lines = sorted((tuple(int(v) for v in stats[i, :4]) for i in range(1, n)), key=lambda s: s[1])
+    for i, (ax, ay, aw, ah) in enumerate(lines):
+        for bx, by, bw, bh in lines[i + 1 :]:
+            # with the blur a photo gives the sides: a pixel or two on past the lines' ends
+            x0, x1 = max(0, min(ax, bx) - BLUR), min(w, max(ax + aw, bx + bw) + BLUR)
+            if min(aw, bw) < p.box_cover * (x1 - x0):
+                continue
+            # from the top line's first row across the box to the bottom line's last (what touches a line widens it
+            # in the rows it stands on), with the blur's rows beside them
+            full = crop[:, x0:x1].mean(1)
+            y0 = ay + int(np.argmax(full[ay : ay + ah] >= p.box_cover))
+            y1 = by + bh - int(np.argmax(full[by : by + bh][::-1] >= p.box_cover))
+            y0 -= _blurred(full[max(0, y0 - BLUR) : y0][::-1])
+            y1 += _blurred(full[y1 : y1 + BLUR])
+            if y1 - y0 < least or (x1 - x0, y1 - y0) == (w, h):
+                continue  # not a box's top and bottom, or nothing outside them: the piece is what `boxy` looked at
+            box = crop[y0:y1, x0:x1]
+            if square_corners(box, p) and straight_sides(box, p) and all(frame_sides(box, p)):
+                return x0, y0, x1 - x0, y1 - y0
+    return None
+
+
+def _blurred(coverage: np.ndarray) -> int:
+    """How many of these lines, from the first, are a printed line's blur: inked across half their length or more."""
+    return int(np.argmin(np.r_[coverage, 0] >= 0.5))
+
+
+def square_corners(crop: np.ndarray, p: Params) -> bool:
+    """Whether each corner of `crop`, a rule's thickness square, is a quarter inked or more: where a box's sides
+    meet; a digit's loop is round there, its box's corners empty even where its strokes are thick."""
+    band = p.rule_thickness
+    return all(float(corner.mean()) >= 0.25 for corner in (crop[:band, :band], crop[:band, -band:], crop[-band:, :band],
+                                                          crop[-band:, -band:]))
+
+
+def straight_sides(crop: np.ndarray, p: Params) -> bool:
+    """Whether `crop` has a thin straight upright line from top to bottom (`p.box_cover` of its height) at each of
+    its left and right edges, within a rule's thickness, with paper along it inside (the blur's width in, under half
+    inked) and room for a digit between them (`min_height`, and a rule's thickness four times over): a box's
+    sides. A digit's loop can be as straight along its sides (a thick 8's lower loop, 26 px tall; a thick 0 between
+    two rules' remnants that cross it), but its stroke goes on inward, and its hole is smaller than a digit."""
+    length = max(1, int(p.box_cover * crop.shape[0]))
+    runs = runs_of(cv2.morphologyEx(crop, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, length))).any(0))
+    band, w = p.rule_thickness, crop.shape[1]
+    if len(runs) < 2:
+        return False
+    (left, left_end), (right, right_end) = runs[0], runs[-1]
+    return (
+        left < band
+        and right_end > w - band
+        and right - left_end >= max(p.min_height, 4 * band)
+        and float(crop[:, left_end : left_end + BLUR].mean()) < 0.5
+        and float(crop[:, right - BLUR : right].mean()) < 0.5
+    )
+
+
 def clear_structure(
     ink: np.ndarray, binary: np.ndarray, contours: list[np.ndarray], boxes: list[Box], p: Params, cells: list[Box]
 ) -> bool:
@@ -324,6 +396,12 @@ def clear_structure(
     for c, (x, y, w, h) in zip(contours, boxes):
         ruled = w >= long or h >= long
         boxed = not ruled and boxy(c, (x, y, w, h), p) and any(frame_sides(binary[y : y + h, x : x + w], p))
+        # a box something outside it touches: a word on its top side, or over it up to a rule's length (no rule
+        # runs along the rows here: that is cleared first, and the box then found alone)
+        joined = None if boxed or w >= long else joined_box(binary[y : y + h, x : x + w], p)
+        if joined:  # from here on the piece is the box, and what stands outside it stays
+            x, y, w, h = x + joined[0], y + joined[1], joined[2], joined[3]
+            ruled, boxed = False, True
         if not (ruled or boxed or (w >= h >= p.min_height and _longest_row(binary[y : y + h, x : x + w]) >= h)):
             continue
         mask = np.zeros((h, w), np.uint8)
