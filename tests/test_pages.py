@@ -54,7 +54,8 @@ def page_with(digits: np.ndarray, heights: list[int], y: int, rules: list[int] =
             cv2.rectangle(ink, frame[:2], (frame[0] + frame[2], frame[1] + frame[3]), 1.0, 2)
             frames.append(frame)
             if on_boxes:  # its foot 2 px into the top side, from 8 px in
-                put(ink, printed(on_boxes, 18), frame[0] + 8, frame[1] - printed(on_boxes, 18).shape[0] + 4)
+                letters = printed(on_boxes, 18)
+                put(ink, letters, frame[0] + 8, frame[1] - letters.shape[0] + 4)
         x += tw + (40 if boxes else 25)
     for r in rules:
         for start in range(0, 640, 36) if dashed else (0,):

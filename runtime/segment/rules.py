@@ -357,9 +357,8 @@ def _blurred(coverage: np.ndarray) -> int:
 def square_corners(crop: np.ndarray, p: Params) -> bool:
     """Whether each corner of `crop`, a rule's thickness square, is a quarter inked or more: where a box's sides
     meet; a digit's loop is round there, its box's corners empty even where its strokes are thick."""
-    band = p.rule_thickness
-    return all(float(corner.mean()) >= 0.25 for corner in (crop[:band, :band], crop[:band, -band:], crop[-band:, :band],
-                                                          crop[-band:, -band:]))
+    ends = (slice(None, p.rule_thickness), slice(-p.rule_thickness, None))
+    return all(float(crop[rows, cols].mean()) >= 0.25 for rows in ends for cols in ends)
 
 
 def straight_sides(crop: np.ndarray, p: Params) -> bool:
