@@ -123,6 +123,19 @@ def test_a_rules_remnant_broken_by_a_pixel_is_cleared_as_if_whole():
     assert gone[30, :40].all() and gone[30, 41:68].all() and not gone[:, 72:78].any()
 
 
+def test_a_digit_tied_to_the_frames_side_by_a_rules_remnant_is_read():
+    """A faint rule's remnant from a digit on to the frame's side made one piece with it, which the edge cut off,
+    and the digit was dropped unread (a 1 with 39 px of rule to the right side, fresh pages). The rule goes on past
+    the side: half a run counts there, in a piece narrower than tall."""
+    image = np.full((480, 640), 220, np.uint8)
+    cv2.line(image, (600, 200), (596, 262), 40, 8)  # a 1, 63 px tall, 36 px from the right side
+    image[230:232, 600:] = 120  # a faint rule's remnant from it on to the side
+    boxes = segment(image).boxes
+    assert len(boxes) == 1 and 590 <= boxes[0][0] and boxes[0][0] + boxes[0][2] < 610  # the 1, without the remnant
+    image[230:232, :] = 120  # a whole rule: the 1 on it, as before
+    assert len(segment(image).boxes) == 1
+
+
 def test_the_sides_of_boxes_whose_tops_and_bottoms_are_rules_in_dashes_go_with_those_rules():
     """A row of boxes whose tops and bottoms came out as faint rules' dashes: with the dashes cleared, each upright
     side stood alone between them and read as a 1 (five false 1s on one scratch page)."""

@@ -242,8 +242,10 @@ def runs_of(flags: np.ndarray) -> list[tuple[int, int]]:
     return [(int(start), int(end)) for start, end in zip(edges[::2], edges[1::2])]
 
 
-def rule_tail(mask: np.ndarray, contour: np.ndarray, p: Params) -> np.ndarray:
-    """Pixels of a faint rule's remnant that widens a piece at least as wide as tall (0/1; none: all zeros).
+def rule_tail(
+    mask: np.ndarray, contour: np.ndarray, p: Params, open_ends: tuple[bool, bool] = (False, False)
+) -> np.ndarray:
+    """Pixels of a faint rule's remnant that widens a piece (0/1; none: all zeros).
 
     A faint rule binarizes only beside the digits it runs under: what is left
     is too short for a rule and joins a digit, whose box it widens (the 6 of
@@ -255,13 +257,18 @@ def rule_tail(mask: np.ndarray, contour: np.ndarray, p: Params) -> np.ndarray:
     thickness count as run (the 3 of a boxed "Ref 3" kept 99 px of rule, a
     pixel short of a stroke it ran into, beside a piece 107 px tall). What goes
     is the part that widens the piece: within the width of the rest, a run as
-    long may be a box's top or bottom side.
+    long may be a box's top or bottom side. `open_ends`: whether the piece's
+    left and right are the frame's sides, past which the rule goes on out of
+    sight (`thin_runs`): there half a run counts, and the piece may be narrower
+    than tall (`clear_structure`). A remnant that ties a digit to the frame's
+    side had the edge cut it off, and it was dropped unread (a 1 with 39 px of
+    rule on to the right side).
     """
     h, w = mask.shape
     width = 2 * cv2.countNonZero(mask) / max(cv2.arcLength(contour, True), 1.0)  # ink over half the outline
     gaps = cv2.getStructuringElement(cv2.MORPH_RECT, (p.rule_thickness + 1, 1))
     closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, gaps)
-    runs = cv2.bitwise_and(thin_runs(closed, h, min(p.rule_thickness, width / 2), horizontal=True), mask)
+    runs = cv2.bitwise_and(thin_runs(closed, h, min(p.rule_thickness, width / 2), True, open_ends), mask)
     if not runs.any():
         return runs
     gone = cv2.subtract(mask, without_lines(mask, runs, p.rule_thickness, horizontal=True))
@@ -403,14 +410,18 @@ def clear_structure(
         if joined:  # from here on the piece is the box, and what stands outside it stays
             x, y, w, h = x + joined[0], y + joined[1], joined[2], joined[3]
             ruled, boxed = False, True
-        if not (ruled or boxed or (w >= h >= p.min_height and _longest_row(binary[y : y + h, x : x + w]) >= h)):
+        at_edge = (y <= p.border, y + h >= frame_h - p.border, x <= p.border, x + w >= frame_w - p.border)
+        # a faint rule's remnant may widen a piece at least as wide as tall, or tie one to the frame's side (`rule_tail`)
+        sides = at_edge[2:]
+        run = h // 2 if any(sides) else h
+        tailed = (w >= h or any(sides)) and h >= p.min_height and _longest_row(binary[y : y + h, x : x + w]) >= run
+        if not (ruled or boxed or tailed):
             continue
         mask = np.zeros((h, w), np.uint8)
         cv2.drawContours(mask, [c], -1, 1, cv2.FILLED, offset=(-x, -y))
         mask &= binary[y : y + h, x : x + w]  # the piece's own ink, and what its outline hides (a boxed digit)
-        at_edge = (y <= p.border, y + h >= frame_h - p.border, x <= p.border, x + w >= frame_w - p.border)
-        if not (ruled or boxed):  # at least as wide as tall: a faint rule's remnant may widen it
-            gone = rule_tail(mask, c, p)
+        if not (ruled or boxed):
+            gone = rule_tail(mask, c, p, sides)
         else:
             gone = cv2.subtract(mask, clear_runs(mask, long, p.rule_thickness, at_edge)) if ruled else np.zeros_like(mask)
             if ruled:
