@@ -125,8 +125,8 @@ def test_a_rules_remnant_broken_by_a_pixel_is_cleared_as_if_whole():
 
 def test_a_digit_tied_to_the_frames_side_by_a_rules_remnant_is_read():
     """A faint rule's remnant from a digit on to the frame's side made one piece with it, which the edge cut off,
-    and the digit was dropped unread (a 1 with 39 px of rule to the right side, fresh pages). The rule goes on past
-    the side: half a run counts there, in a piece narrower than tall."""
+    and the digit was dropped unread (a 1 with 39 px of rule to the right side, on pages of other printed faces).
+    The rule goes on past the side: half a run counts there, in a piece narrower than tall."""
     image = np.full((480, 640), 220, np.uint8)
     cv2.line(image, (600, 200), (596, 262), 40, 8)  # a 1, 63 px tall, 36 px from the right side
     image[230:232, 600:] = 120  # a faint rule's remnant from it on to the side

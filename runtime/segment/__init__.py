@@ -18,9 +18,10 @@
    on a ruled line or in a printed box comes apart from it. A rule that came
    out in dashes (faint, or cut by the boxes it runs through) is found on the
    frame as binarized (`broken_rules`) and what is left of it cleared after,
-   a margin rule too; a thin remnant of one that widens a digit's piece goes
-   too (`rule_tail`), and so do the sides of boxes or a table's cells that ran
-   from one cleared rule to the next (`cell_sides`).
+   a margin rule too; a thin remnant of one that widens a digit's piece, or
+   ties it to the frame's side, goes too (`rule_tail`), and so do the sides
+   of boxes or a table's cells that ran from one cleared rule to the next
+   (`cell_sides`).
 3. `group_pieces` (`grouping.py`): only a fragment joins a digit. A fragment is a piece under
    half the height of a piece it touches (a pen lift, a 5's detached bar, a
    speck). It joins its nearest digit-sized neighbour if the grown box keeps
