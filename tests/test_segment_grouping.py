@@ -153,6 +153,29 @@ def test_two_flat_pieces_one_on_the_other_are_halves_however_tall_beside_the_let
     assert [(c.piece, c.host, c.half) for c in found] == ([(len(boxes) - 1, len(boxes) - 2, True)] if halves else [])
 
 
+@pytest.mark.parametrize("digits, cut", [(80, False), (40, True)], ids=["among digits as tall", "among digits half as tall"])
+def test_a_tall_blob_among_letters_is_cut_only_if_tall_beside_the_digits_read_surely(digits, cut):
+    """A page's printed letters are most of its blobs: a 9 of 64 px among letters of 31 px passed for two stacked
+    digits, and cut at its waist read as a 6 over a 1 more surely than whole (tune pages). Beside the digits the
+    classifier reads surely, as tall as it, it is one digit; beside digits half as tall, two. The judge reads the
+    tall blob at 0.37, its halves at 0.9, the digits at 0.95 and the letters at 0.1."""
+    mask = np.zeros((300, 640), np.uint8)
+    mask[20:60, 100:130] = 1  # the upper half ...
+    mask[60:62, 114:116] = 1  # ... a thin bridge ...
+    mask[62:100, 100:130] = 1  # ... and the lower one: 80 px in all
+    for k in range(5):
+        mask[150:170, 200 + 20 * k : 212 + 20 * k] = 1  # letters 20 px tall, the frame's median
+    for k in range(3):
+        mask[200 : 200 + digits, 350 + 70 * k : 410 + 70 * k] = 1  # digits, 60 px wide
+    contours = list(cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)[0])
+    blobs = [Blob(cv2.boundingRect(c), [i]) for i, c in enumerate(contours)]
+    read = {i: 0.37 if x == 100 else 0.1 if y == 150 else 0.95 for i, (x, y, _, _) in enumerate(b.box for b in blobs)}
+    crop = lambda members: np.full((28, 28), members[0], np.float32)
+    judge = lambda crops: np.array([read.get(int(c[0, 0]), 0.9) for c in crops])  # a half: 0.9
+    out = split_touching(blobs, contours, crop, judge, Params())
+    assert len([b for b in out if b.box[0] == 100]) == (2 if cut else 1)
+
+
 @pytest.mark.parametrize("waist, cut", [(40, True), (25, False)], ids=["two digits", "a loop and a stem"])
 def test_a_tall_blob_is_cut_only_into_halves_about_as_tall_as_each_other(waist, cut):
     """A tall 8 among a page's small printed letters passes for two stacked digits, and cut across its upper loop
