@@ -146,6 +146,11 @@ def clear_lines(ink: np.ndarray, binary: np.ndarray, lines: np.ndarray, p: Param
     return bool(gone.any())
 
 
+def least_side(p: Params) -> int:
+    """A printed box's least side: room for the smallest digit, and four times a rule's thickness."""
+    return max(p.min_height, 4 * p.rule_thickness)
+
+
 def frame_sides(mask: np.ndarray, p: Params) -> tuple[int, int, int, int]:
     """How thick the printed line along each side is (top, bottom, left, right; 0: none) if the piece is a box.
 
@@ -161,7 +166,7 @@ def frame_sides(mask: np.ndarray, p: Params) -> tuple[int, int, int, int]:
     """
     h, w = mask.shape
     band = p.rule_thickness
-    if min(h, w) < max(p.min_height, 4 * band):
+    if min(h, w) < least_side(p):
         return 0, 0, 0, 0
     cols = mask.mean(0)  # coverage of each line parallel to a side; which lines across hold the ink outside it
     left = _side_start(cols, lambda d: mask[:, :d].any(1), band, p)
@@ -312,7 +317,7 @@ def boxy(contour: np.ndarray, box: Box, p: Params) -> bool:
     most an ellipse's share of its box, about 0.8.
     """
     _, _, w, h = box
-    if min(w, h) < max(p.min_height, 4 * p.rule_thickness):
+    if min(w, h) < least_side(p):
         return False
     return cv2.contourArea(cv2.convexHull(contour)) >= 0.85 * w * h
 
@@ -329,7 +334,7 @@ def joined_box(crop: np.ndarray, p: Params) -> Box | None:
     each way, a box and what touches it: the boxes found so were 57-142 px (tune pages), where most of a page's
     pieces, digits and letters, are smaller."""
     h, w = crop.shape
-    least = max(p.min_height, 4 * p.rule_thickness)
+    least = least_side(p)
     if min(h, w) < 2 * least:
         return None
     runs = cv2.morphologyEx(crop, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (least, 1)))
@@ -383,7 +388,7 @@ def straight_sides(crop: np.ndarray, p: Params) -> bool:
     return (
         left < band
         and right_end > w - band
-        and right - left_end >= max(p.min_height, 4 * band)
+        and right - left_end >= least_side(p)
         and float(crop[:, left_end : left_end + BLUR].mean()) < 0.5
         and float(crop[:, right - BLUR : right].mean()) < 0.5
     )
