@@ -56,6 +56,10 @@ CLOSE_GAP = 0.2
 """Nearly touching: a gap under this share of the shorter piece's height (a number written after a word stands a
 word space off: at 0.3, a 1 written 10 px after "Order", 2.2x as tall as its "rder", joined the word and went with
 it; a handwriting face's "l" 3x as tall as the "oo" 3 px after it is of their word, tune pages) ..."""
+CAPITAL_GAP = 0.3
+"""... or, when the taller one comes first, under this share (and a pixel): a handwriting face's capital 4 px before
+its small letters ("L" 38 px and "oan" 17 px of "Loan" in Z003 italic, 2.2-2.4x, the L read 6 at 0.31-0.51, scratch
+pages), where a digit after a word is the taller one coming last."""
 CLOSE_OVERLAP = 0.3
 """... and across each other by less than this share of it: a piece of a digit the grouping left apart lies
 further into the digit's box (a 6's loop, rejected, 12 px into its 6, took the doubtful 6 with it: scratch
@@ -79,9 +83,15 @@ f that reaches below the line too ("ef" of "Ref", 1.6x its R, read doubtfully at
 MIXED = (3, 1.5)
 """A word much shorter than the frame's digits (its median under `LETTER_HEIGHT` of them) with a doubtful piece and
 none rejected goes whole, too, when it has at least this many pieces and its tallest is this many times as tall as
-its shortest: a capital and its small letters ("Bus" in a handwriting face, 28 and 16 px on a page of 50-70 px
-digits, read 8, 6 and 5 at 0.67, 0.57 and 0.89), where a number's digits are of one height. Not a number with a
-flat 0 in it, 19 px among digits of 40 (tune frames of blocks): its median is near the frame's."""
+its shortest, and it begins with a capital (`CAPITAL`): a capital and its small letters ("Bus" in a handwriting
+face, 28 and 16 px on a page of 50-70 px digits, read 8, 6 and 5 at 0.67, 0.57 and 0.89), where a number's digits
+are of one height. Not a number with a flat 0 in it, 19 px among digits of 40 (tune frames of blocks): its median
+is near the frame's."""
+CAPITAL = 1.2
+"""A word begins with a capital when its first piece is at least this many times as tall as each other piece: "Day"
+in Z003 italic (D 41 px, y 29 px, reaching below the line), not a number with a flat digit ("824", its 2 24 px
+among 37 px) or one whose last digit came apart ("725", its 5's body 18 px, after a 2 taller than its 7), which
+a handwriting face's capital brings into one word with its small letters (`CAPITAL_GAP`; scratch pages)."""
 DOUBT = 0.6
 """A piece read below this top probability is doubtful: it goes with any rejected piece of its word."""
 LETTER_HEIGHT = 0.65
@@ -126,7 +136,9 @@ def in_one_word(a: Box, b: Box) -> bool:
     overlap = min(y1 + h1, y2 + h2) - max(y1, y2)
     gap = across(a, b)
     if taller > HEIGHT_RATIO * shorter:
-        return overlap >= LINE_OVERLAP * shorter and -CLOSE_OVERLAP * shorter < gap < CLOSE_GAP * shorter
+        taller_first = (h1 > h2) == (a[0] < b[0])  # a capital before its small letters
+        reach = CAPITAL_GAP * shorter + PIXEL if taller_first else CLOSE_GAP * shorter
+        return overlap >= LINE_OVERLAP * shorter and -CLOSE_OVERLAP * shorter < gap < reach
     return overlap >= LINE_OVERLAP * shorter and gap < WORD_GAP * min(taller, GAP_HEIGHT * shorter) + PIXEL
 
 
@@ -180,6 +192,7 @@ def words_of(boxes: list[Box], rejected: set[int], confidence: list[float]) -> s
             and doubted >= 1
             and len(word) >= MIXED[0]
             and max(heights) >= MIXED[1] * min(heights)
+            and capital_first(word, boxes)
             and median(heights) < small
         )
         if (bad >= count and bad >= share * len(word)) or mostly_doubted or mixed:
@@ -210,6 +223,12 @@ def leaning(i: int, j: int, boxes: list[Box], confidence: list[float], rejected:
         and min(confidence[i], confidence[j]) < DOUBT
         and -across(a, b) > LEAN * min(a[2], b[2])
     )
+
+
+def capital_first(word: list[int], boxes: list[Box]) -> bool:
+    """Whether a `word` begins with a capital: its first piece `CAPITAL` times as tall as each other piece."""
+    first = min(word, key=lambda i: boxes[i][0])
+    return all(boxes[first][3] >= CAPITAL * boxes[i][3] for i in word if i != first)
 
 
 def trailing(word: list[int], boxes: list[Box], confidence: list[float]) -> int | None:

@@ -349,6 +349,29 @@ def test_a_capital_much_taller_than_the_letters_beside_it_is_of_their_word_only_
     assert sorted(words([six, loop])) == [[0], [1]]
 
 
+def test_a_capital_a_little_over_a_close_gap_before_its_small_letters_goes_with_them():
+    """ "Loan" in Z003 italic: its L 38 px, 4 px before "o" 17 px (2.24x), read 6 at 0.32; "o" read 0 at 0.93, "an"
+    rejected. A capital leads its word, so it may stand a little further off than a piece coming after the others."""
+    loan = [(66, 338, 34, 38), (104, 355, 20, 17), (116, 351, 41, 26)]
+    assert words(loan) == [[0, 1, 2]]
+    assert not_digits(loan[:2], [0.32, 0.93], loan[2:], 0.3) == {0, 1}
+    assert sorted(words([loan[1], (128, 338, 34, 38)])) == [[0], [1]]  # an L 4 px after the "o" would be too far off
+
+
+def test_a_number_whose_last_digit_came_apart_is_no_capital_and_its_small_letters():
+    """ "725" on a page of 87 px digits, its 5's body (18 px, read at 0.42) 6 px after the 2 (44 px) and its bar among
+    the pieces that are no digit: the body is of the number's word, but two of its pieces are tall, so the number is
+    not a capital with small letters (`MIXED`) and its 7 and 2 stay; a word that begins with one goes."""
+    number, bar = [(114, 13, 29, 40), (149, 15, 30, 44), (185, 35, 17, 18)], [(196, 30, 26, 9)]
+    frame = [(300, 300, 50, 87), (360, 300, 50, 87)]
+    assert [0, 1, 2] in words(number + frame)
+    assert not_digits(number + frame, [0.89, 0.85, 0.42, 0.95, 0.95], bar, 0.3) == {2}
+    flat = [(467, 255, 27, 37), (500, 268, 37, 24), (545, 255, 37, 37)]  # "824", its 2 flat, its 8 doubtful: all stay
+    assert not_digits(flat + frame, [0.41, 0.89, 0.95, 0.95, 0.95], [], 0.3) == set()
+    day = [(200, 212, 48, 41), (235, 235, 27, 17), (255, 235, 24, 29)]  # "Day" in Z003 italic: its y reaches down
+    assert not_digits(day + frame, [0.62, 0.39, 0.61, 0.95, 0.95], [], 0.3) == {0, 1, 2}
+
+
 def test_a_digit_a_word_space_after_a_smaller_word_is_not_one_of_its_letters():
     e, six = (100, 100, 20, 26), (133, 80, 34, 48)  # "AGE" 26 px tall, a 6 48 px tall 13 px after its E
     assert sorted(words([e, six])) == [[0], [1]]
