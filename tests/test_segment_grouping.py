@@ -153,6 +153,18 @@ def test_two_flat_pieces_one_on_the_other_are_halves_however_tall_beside_the_let
     assert [(c.piece, c.host, c.half) for c in found] == ([(len(boxes) - 1, len(boxes) - 2, True)] if halves else [])
 
 
+@pytest.mark.parametrize("word", [False, True], ids=["alone", "a letter beside the hook"])
+def test_a_flat_half_beside_a_taller_digit_is_still_a_half_unless_it_stands_in_a_word(word):
+    """A 5's hook (44 x 27 px) 16 px after a 3 of 84 px is a fragment of the 3 by its size, and too far off to join
+    it; its bar (40 x 34 px) sits on it. The two are the 5's halves (tune pages: the 5 was lost). A hook with a
+    letter beside it, as tall and as close as a word's, is a word's piece and no half (the "aid" of "Paid" under a
+    2, whose P then read as an 8)."""
+    three, hook, bar = (331, 327, 76, 84), (423, 384, 44, 27), (430, 345, 40, 34)
+    boxes = [three, hook, bar] + ([(471, 386, 20, 25)] if word else [])
+    found, _ = candidates(boxes, Params())
+    assert [(c.piece, c.host, c.half) for c in found if c.half] == ([] if word else [(1, 2, True)])
+
+
 @pytest.mark.parametrize("digits, cut", [(80, False), (40, True)], ids=["among digits as tall", "among digits half as tall"])
 def test_a_tall_blob_among_letters_is_cut_only_if_tall_beside_the_digits_read_surely(digits, cut):
     """A page's printed letters are most of its blobs: a 9 of 64 px among letters of 31 px passed for two stacked

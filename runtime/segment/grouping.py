@@ -54,7 +54,8 @@ def candidates(boxes: list[Box], p: Params) -> tuple[list[Candidate], float]:
     (`line_typical`): a 4 written above a 9 is twice that tall. Of their line,
     not only of the frame: on a page, printed letters pull the frame's median
     down to their own height, and a digit broken at a faint waist among them
-    was two digits. Two flat pieces are halves by their own shape (`flat_halves`).
+    was two digits. Two flat pieces are halves by their own shape (`flat_halves`), a fragment that joined no digit
+    too (a 5's hook 16 px after a taller 3, with its bar on it), unless it stands in a word (`lettered`).
     A piece that has fragments of its own is never a half, so nothing chains.
     """
 
@@ -97,20 +98,25 @@ def candidates(boxes: list[Box], p: Params) -> tuple[list[Candidate], float]:
 
     if digits:
         hosting = {c.host for c in found.values()}
-        for i in digits:
-            for j in digits:
+        loose = [f for f in fragments if f not in found and boxes[f][3] >= p.min_height]
+        for i in digits + loose:
+            for j in digits + loose:
                 lower, upper = boxes[i], boxes[j]
                 if i == j or i in found or i in hosting or j in found or lower[1] <= upper[1]:
                     continue
                 gx, gy = _gap(lower, upper)
                 if (
-                    -gx >= 0.5 * min(lower[2], upper[2])
+                    i not in fragments
+                    and j not in fragments
+                    and -gx >= 0.5 * min(lower[2], upper[2])
                     and gy <= p.reach * (height := line_typical(i, j))
                     and union(lower, upper)[3] <= p.grow * height
                 ):
                     found[i] = Candidate(i, j, half=True, typical=height)
                     hosting.add(j)
-                elif flat_halves(lower, upper, p):
+                elif flat_halves(lower, upper, p) and not any(
+                    f in fragments and lettered(f, other, boxes, found) for f, other in ((i, j), (j, i))
+                ):
                     found[i] = Candidate(i, j, half=True, typical=union(lower, upper)[3])
                     hosting.add(j)
     return list(found.values()), typical
@@ -131,12 +137,13 @@ def is_bar(piece: Box, host: Box, p: Params) -> bool:
 
 def flat_halves(lower: Box, upper: Box, p: Params) -> bool:
     """Two pieces, each wider than tall, one on the other, that together are digit-shaped: a 5 whose bar and stem the
-    pen left apart from its hook. Measured on the pair itself, not on the line's digit height: on a page the letters
-    pull that height down, and a 5 twice as tall as them came apart. A digit is rarely wider than tall, so two
-    written digits stacked are seldom both flat, and the judge decides (`group_pieces`). Apart by under `p.reach` of
-    the taller piece's height, not of the pair's (a word printed 10 px under a 2 joined it at that). Not a piece
-    mostly within the other's box: kept apart, `group_pieces` would drop it as a stray (the "ax" of an italic "Tax"
-    under its T's bar, which the word rule needs)."""
+    pen left apart from its hook. No wider together than a digit may be (`p.max_aspect`): a flat 5 whose bar runs far
+    past its hook is read by its hook alone, where joined it would be dropped as a dash. Measured on the pair itself,
+    not on the line's digit height: on a page the letters pull that height down, and a 5 twice as tall as them came
+    apart. A digit is rarely wider than tall, so two written digits stacked are seldom both flat, and the judge
+    decides (`group_pieces`). Apart by under `p.reach` of the taller piece's height, not of the pair's (a word printed
+    10 px under a 2 joined it at that). Not a piece mostly within the other's box: kept apart, `group_pieces` would
+    drop it as a stray (the "ax" of an italic "Tax" under its T's bar, which the word rule needs)."""
     gx, gy = _gap(lower, upper)
     _, _, w, h = union(lower, upper)
     return (
@@ -145,6 +152,7 @@ def flat_halves(lower: Box, upper: Box, p: Params) -> bool:
         and -gx >= p.flat_overlap * min(lower[2], upper[2])
         and gy <= p.reach * max(lower[3], upper[3])
         and h <= p.flat_union * w
+        and w <= p.max_aspect * h
         and share_inside(lower, upper) < p.inside
     )
 
