@@ -90,8 +90,8 @@ is near the frame's."""
 CAPITAL = 1.2
 """A word begins with a capital when its first piece is at least this many times as tall as each other piece: "Day"
 in Z003 italic (D 41 px, y 29 px, reaching below the line), not a number with a flat digit ("824", its 2 24 px
-among 37 px) or one whose last digit came apart ("725", its 5's body 18 px, after a 2 taller than its 7), which
-a handwriting face's capital brings into one word with its small letters (`CAPITAL_GAP`; scratch pages)."""
+among 37 px) or one whose last digit came apart ("725", its 5's body 18 px 6 px after a 2 taller than its 7,
+joined to the number by `CAPITAL_GAP`; scratch pages)."""
 DOUBT = 0.6
 """A piece read below this top probability is doubtful: it goes with any rejected piece of its word."""
 LETTER_HEIGHT = 0.65
