@@ -98,9 +98,9 @@ def candidates(boxes: list[Box], p: Params) -> tuple[list[Candidate], float]:
 
     if digits:
         hosting = {c.host for c in found.values()}
-        loose = [f for f in fragments if f not in found and boxes[f][3] >= p.min_height]
-        for i in digits + loose:
-            for j in digits + loose:
+        pairable = digits + [f for f in fragments if f not in found and boxes[f][3] >= p.min_height]
+        for i in pairable:
+            for j in pairable:
                 lower, upper = boxes[i], boxes[j]
                 if i == j or i in found or i in hosting or j in found or lower[1] <= upper[1]:
                     continue
